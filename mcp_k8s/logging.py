@@ -1,0 +1,124 @@
+"""Logging: structlog to stderr only (stdout is the MCP channel in stdio mode), console or JSON, secrets redacted.
+
+Redaction is by construction rather than by discipline: the secrets layer registers every value it handles
+(given or generated) with `register_secret_values`, and a processor replaces any occurrence of a registered value in
+any log field with a marker, and drops fields whose names are known to carry secret material. Standard-library
+loggers (the MCP SDK, aiohttp, kubernetes_asyncio) are routed through the same processors.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "[redacted]"
+# Field names whose values are secret material whatever they contain.
+_SENSITIVE_KEYS = frozenset({"data", "string_data", "stringData", "token", "password", "client_key", "value", "values"})
+_MIN_REDACTABLE = 4  # shorter values would redact ordinary words; secrets we handle are longer in practice
+
+
+class _SecretRegistry:
+    """Values the process has seen as secret data. Append-only; bounded so a long-lived server cannot grow it forever."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._values: set[str] = set()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def add(self, values: Iterable[str]) -> None:
+        with self._lock:
+            for value in values:
+                if len(value) >= _MIN_REDACTABLE and len(self._values) < self._limit:
+                    self._values.add(value)
+
+    def scrub(self, text: str) -> str:
+        if not self._values:
+            return text
+        for value in sorted(self._values, key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
+
+
+_registry = _SecretRegistry()
+
+
+def register_secret_values(values: Iterable[str]) -> None:
+    """Make sure these values never appear in a log line, whatever field or message carries them."""
+    _registry.add(values)
+
+
+def scrub(text: str) -> str:
+    """Replace registered secret values in arbitrary text (used for error messages too)."""
+    return _registry.scrub(text)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return _registry.scrub(value)
+    if isinstance(value, dict):
+        return {k: REDACTED if k in _SENSITIVE_KEYS else _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    if isinstance(value, bytes | BaseException):
+        return _registry.scrub(str(value))
+    return value
+
+
+def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: drop sensitive fields and scrub registered values from everything else."""
+    for key in list(event_dict):
+        if key in _SENSITIVE_KEYS:
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _redact(event_dict[key])
+    return event_dict
+
+
+def _final_scrub(_logger: Any, _method: str, event: str) -> str:
+    """Last line of defence after rendering: a value smuggled through str() of some object is still caught."""
+    return _registry.scrub(event)
+
+
+def configure(*, fmt: str = "console", level: str = "info", stream: TextIO | None = None) -> None:
+    """Configure structlog and stdlib logging once, writing to stderr (or `stream`, for tests)."""
+    out = stream or sys.stderr
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_processor,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared[:-1], structlog.stdlib.ExtraAdder(), redact_processor],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer, _final_scrub],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Chatty libraries stay at WARNING: their debug output can include request and response bodies.
+    for name in ("aiohttp", "kubernetes_asyncio", "httpx", "httpcore", "mcp", "asyncio"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

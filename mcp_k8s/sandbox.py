@@ -1,0 +1,440 @@
+"""The local control plane: etcd + kube-apiserver on loopback with their own PKI, for trying mcp-k8s and for tests.
+
+This is envtest's shape (a real API server, no kubelet, no Docker) driven from Python: free loopback ports, an ECDSA
+CA that signs the serving cert and client certs (CN = user, O = groups), service-account signing keys, RBAC
+authorization, and an admin kubeconfig. Ready means `/readyz` is 200 *and* the `default` namespace exists (it is
+created asynchronously after readyz). Stopping terminates both processes and removes the temporary directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import ssl
+import tempfile
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import aiohttp
+import anyio
+import anyio.abc
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from mcp_k8s import binaries
+
+ADMIN_USER = "mcp-k8s-admin"
+START_TIMEOUT = 120.0  # two shared cores: a cold kube-apiserver can take 30+ s to install its bootstrap roles
+
+
+class SandboxError(RuntimeError):
+    """The control plane could not start or answer; the message says what and where the logs are."""
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
+    return x509.Name([*attrs, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+class CertificateAuthority:
+    """A throw-away CA: one week of validity is plenty for a sandbox, and nothing outside trusts it."""
+
+    def __init__(self, common_name: str = "mcp-k8s-sandbox-ca") -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        subject = _name(common_name)
+        self.cert = self._builder(subject, subject, self.key.public_key(), ca=True).sign(self.key, hashes.SHA256())
+        self.cert_pem = self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @staticmethod
+    def _builder(
+        subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, *, ca: bool
+    ) -> x509.CertificateBuilder:
+        now = dt.datetime.now(dt.UTC)
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=7))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+
+    def issue(
+        self,
+        common_name: str,
+        organizations: Sequence[str] = (),
+        *,
+        server: bool = False,
+        hosts: Sequence[str] = (),
+    ) -> tuple[bytes, bytes]:
+        """Returns (cert PEM, key PEM). Client certs carry the user in CN and groups in O, as the apiserver reads."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = self._builder(_name(common_name, organizations), self.cert.subject, key.public_key(), ca=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        if hosts:
+            sans: list[x509.GeneralName] = []
+            for host in hosts:
+                try:
+                    sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+                except ValueError:
+                    sans.append(x509.DNSName(host))
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        cert = builder.sign(self.key, hashes.SHA256())
+        return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
+
+
+def kubeconfig_yaml(
+    server: str,
+    ca_pem: bytes,
+    *,
+    user: str,
+    cert_pem: bytes | None = None,
+    key_pem: bytes | None = None,
+    token: str | None = None,
+    namespace: str | None = None,
+    context: str = "sandbox",
+) -> str:
+    """A self-contained kubeconfig (certificates inlined) for one user."""
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    credentials: dict[str, str] = {}
+    if token is not None:
+        credentials["token"] = token
+    if cert_pem is not None and key_pem is not None:
+        credentials["client-certificate-data"] = b64(cert_pem)
+        credentials["client-key-data"] = b64(key_pem)
+    ctx: dict[str, str] = {"cluster": "sandbox", "user": user}
+    if namespace:
+        ctx["namespace"] = namespace
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": context,
+            "clusters": [{"name": "sandbox", "cluster": {"server": server, "certificate-authority-data": b64(ca_pem)}}],
+            "users": [{"name": user, "user": credentials}],
+            "contexts": [{"name": context, "context": ctx}],
+        },
+        sort_keys=False,
+    )
+
+
+def free_port() -> int:
+    """A loopback port the kernel just handed out. Racy by nature; start() retries once on a bind failure."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class _Process:
+    name: str
+    argv: list[str]
+    log_path: Path
+    process: anyio.abc.Process | None = None
+    log_file: IO[bytes] | None = None
+
+    async def start(self, env: Mapping[str, str]) -> None:
+        self.log_file = self.log_path.open("ab")
+        self.process = await anyio.open_process(
+            self.argv, stdin=None, stdout=self.log_file, stderr=self.log_file, env=dict(env), start_new_session=True
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    async def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM, wait, SIGKILL: the apiserver drains for a moment; etcd flushes its WAL."""
+        process = self.process
+        if process is not None and process.returncode is None:
+            with suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            with anyio.move_on_after(grace, shield=True):
+                await process.wait()
+            if process.returncode is None:
+                with suppress(ProcessLookupError):
+                    process.kill()
+                with anyio.CancelScope(shield=True):
+                    await process.wait()
+        if process is not None:
+            with anyio.CancelScope(shield=True):
+                await process.aclose()
+        if self.log_file is not None:
+            self.log_file.close()
+            self.log_file = None
+        self.process = None
+
+
+@dataclass
+class ControlPlane:
+    """A running etcd + kube-apiserver. Build with `start_control_plane()`; everything here is loopback-only."""
+
+    workdir: Path
+    ca: CertificateAuthority
+    etcd_url: str
+    apiserver_port: int
+    admin_kubeconfig: Path
+    _etcd: _Process
+    _apiserver: _Process
+    _env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.process.pid for p in (self._etcd, self._apiserver) if p.process is not None]
+
+    def user_kubeconfig(
+        self, user: str, groups: Sequence[str] = (), *, namespace: str | None = None, path: Path | None = None
+    ) -> Path:
+        """Mint a client certificate for `user` in `groups` and write a kubeconfig for it.
+
+        RBAC sees exactly that identity, so tests get real 403s for what its bindings do not allow.
+        """
+        cert, key = self.ca.issue(user, groups)
+        target = path or self.workdir / f"kubeconfig-{user}.yaml"
+        target.write_text(
+            kubeconfig_yaml(self.url, self.ca.cert_pem, user=user, cert_pem=cert, key_pem=key, namespace=namespace)
+        )
+        target.chmod(0o600)
+        return target
+
+    def token_kubeconfig(self, token: str, *, user: str, namespace: str | None = None, path: Path) -> Path:
+        """A kubeconfig that authenticates with a bearer token (e.g. a service-account TokenRequest)."""
+        path.write_text(kubeconfig_yaml(self.url, self.ca.cert_pem, user=user, token=token, namespace=namespace))
+        path.chmod(0o600)
+        return path
+
+    async def version(self) -> dict[str, Any]:
+        """The server's /version document (anonymous-readable)."""
+        async with self._session() as session, session.get(f"{self.url}/version") as response:
+            response.raise_for_status()
+            doc: dict[str, Any] = await response.json()
+            return doc
+
+    async def compact_etcd(self) -> int:
+        """Compact etcd to its current revision through the gRPC gateway; older resourceVersions then give 410."""
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{self.etcd_url}/v3/kv/range", json={"key": base64.b64encode(b"/").decode(),
+                                                                        "limit": 1}) as response:
+                response.raise_for_status()
+                revision = int((await response.json())["header"]["revision"])
+            async with session.post(
+                f"{self.etcd_url}/v3/kv/compaction", json={"revision": str(revision), "physical": True}
+            ) as response:
+                response.raise_for_status()
+        return revision
+
+    async def stop_apiserver(self) -> None:
+        await self._apiserver.stop()
+
+    async def start_apiserver(self) -> None:
+        """Start kube-apiserver again on the same port and wait until it is ready (for restart scenarios)."""
+        await self._apiserver.start(self._env)
+        await self._wait_ready()
+
+    async def restart_apiserver(self) -> None:
+        await self.stop_apiserver()
+        await self.start_apiserver()
+
+    async def stop(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._apiserver.stop()
+            await self._etcd.stop()
+
+    def _ssl(self, *, client: bool) -> ssl.SSLContext:
+        context = ssl.create_default_context(cadata=self.ca.cert_pem.decode())
+        if client:
+            context.load_cert_chain(self.workdir / "admin.crt", self.workdir / "admin.key")
+        return context
+
+    def _session(self, *, client: bool = False) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(ssl=self._ssl(client=client))
+        return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10))
+
+    async def _wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Poll /readyz, then the `default` namespace, failing fast if a process dies."""
+        deadline = time.monotonic() + timeout
+        checks = [(f"{self.url}/readyz", False), (f"{self.url}/api/v1/namespaces/default", True)]
+        for url, as_admin in checks:
+            async with self._session(client=as_admin) as session:
+                while True:
+                    for proc in (self._etcd, self._apiserver):
+                        if not proc.running:
+                            raise SandboxError(
+                                f"{proc.name} exited during start-up; its log ({proc.log_path}) ends with:\n"
+                                f"{proc.log_tail()}"
+                            )
+                    with suppress(aiohttp.ClientError, TimeoutError, OSError):
+                        async with session.get(url) as response:
+                            if response.status == 200:
+                                break
+                    if time.monotonic() > deadline:
+                        raise SandboxError(
+                            f"kube-apiserver was not ready within {timeout:.0f}s ({url} never answered 200); "
+                            f"its log is {self._apiserver.log_path}:\n{self._apiserver.log_tail()}"
+                        )
+                    await anyio.sleep(0.2)
+
+
+def _write(path: Path, data: bytes, mode: int = 0o600) -> Path:
+    path.write_bytes(data)
+    path.chmod(mode)
+    return path
+
+
+def _prepare(workdir: Path, binaries_env: Mapping[str, str], apiserver_args: Sequence[str]) -> ControlPlane:
+    """Write the PKI and build both command lines; nothing runs yet."""
+    etcd_bin = binaries.locate("etcd", binaries_env)
+    apiserver_bin = binaries.locate("kube-apiserver", binaries_env)
+    ca = CertificateAuthority()
+    _write(workdir / "ca.crt", ca.cert_pem, 0o644)
+    serving_cert, serving_key = ca.issue("kube-apiserver", server=True, hosts=("localhost", "127.0.0.1"))
+    _write(workdir / "apiserver.crt", serving_cert, 0o644)
+    _write(workdir / "apiserver.key", serving_key)
+    admin_cert, admin_key = ca.issue(ADMIN_USER, ["system:masters"])
+    _write(workdir / "admin.crt", admin_cert, 0o644)
+    _write(workdir / "admin.key", admin_key)
+    sa_key = ec.generate_private_key(ec.SECP256R1())
+    _write(workdir / "sa.key", _pem_key(sa_key))
+    _write(
+        workdir / "sa.pub",
+        sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        0o644,
+    )
+    etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+    etcd_url = f"http://127.0.0.1:{etcd_port}"
+    peer_url = f"http://127.0.0.1:{peer_port}"
+    etcd = _Process(
+        "etcd",
+        [
+            str(etcd_bin),
+            "--name=sandbox",
+            f"--data-dir={workdir / 'etcd'}",
+            f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=sandbox={peer_url}",
+            "--unsafe-no-fsync=true",  # a sandbox trades durability for speed, as envtest does
+            "--log-level=warn",
+        ],
+        workdir / "etcd.log",
+    )
+    apiserver = _Process(
+        "kube-apiserver",
+        [
+            str(apiserver_bin),
+            f"--etcd-servers={etcd_url}",
+            f"--secure-port={api_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--cert-dir={workdir / 'certs'}",
+            f"--tls-cert-file={workdir / 'apiserver.crt'}",
+            f"--tls-private-key-file={workdir / 'apiserver.key'}",
+            f"--client-ca-file={workdir / 'ca.crt'}",
+            f"--service-account-issuer=https://127.0.0.1:{api_port}",
+            f"--service-account-key-file={workdir / 'sa.pub'}",
+            f"--service-account-signing-key-file={workdir / 'sa.key'}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--authorization-mode=RBAC",
+            "--allow-privileged=true",
+            "--disable-admission-plugins=ServiceAccount",  # no token controller here, so no default ServiceAccount
+            "--endpoint-reconciler-type=none",
+            "--kubelet-preferred-address-types=InternalIP",  # simulated (KWOK) nodes serve logs on their InternalIP
+            f"--kubelet-client-certificate={workdir / 'admin.crt'}",
+            f"--kubelet-client-key={workdir / 'admin.key'}",
+            "--profiling=false",
+            "--v=1",
+            *apiserver_args,
+        ],
+        workdir / "kube-apiserver.log",
+    )
+    admin_kubeconfig = workdir / "admin.kubeconfig"
+    plane = ControlPlane(
+        workdir=workdir,
+        ca=ca,
+        etcd_url=etcd_url,
+        apiserver_port=api_port,
+        admin_kubeconfig=admin_kubeconfig,
+        _etcd=etcd,
+        _apiserver=apiserver,
+    )
+    _write(
+        admin_kubeconfig,
+        kubeconfig_yaml(plane.url, ca.cert_pem, user=ADMIN_USER, cert_pem=admin_cert, key_pem=admin_key).encode(),
+    )
+    return plane
+
+
+@asynccontextmanager
+async def start_control_plane(
+    environ: Mapping[str, str],
+    *,
+    apiserver_args: Sequence[str] = (),
+    keep_workdir_on_error: bool = True,
+) -> AsyncIterator[ControlPlane]:
+    """Run etcd + kube-apiserver until the block exits; the workdir (PKI, data, logs) is removed afterwards.
+
+    `environ` locates the binaries (KUBEBUILDER_ASSETS, TEST_ASSET_*, MCP_K8S_BIN_CACHE); the processes get a
+    minimal environment so nothing from the caller's kube setup leaks into them.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="mcp-k8s-sandbox-"))
+    process_env = {"PATH": environ.get("PATH", os.defpath), "HOME": str(workdir)}
+    failed = False
+    plane: ControlPlane | None = None
+    try:
+        for attempt in (1, 2):
+            plane = _prepare(workdir, environ, apiserver_args)
+            plane._env = process_env
+            try:
+                await plane._etcd.start(process_env)
+                await plane._apiserver.start(process_env)
+                await plane._wait_ready()
+                break
+            except SandboxError:
+                await plane.stop()
+                if attempt == 2 or "address already in use" not in plane._apiserver.log_tail(200) + plane._etcd.log_tail(200):
+                    raise
+                shutil.rmtree(workdir / "etcd", ignore_errors=True)
+        assert plane is not None
+        yield plane
+    except Exception:
+        failed = True  # a failed start keeps its logs for the post-mortem; interrupts and cancels clean up
+        raise
+    finally:
+        if plane is not None:
+            await plane.stop()
+        if not (failed and keep_workdir_on_error):
+            shutil.rmtree(workdir, ignore_errors=True)
