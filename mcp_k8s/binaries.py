@@ -196,8 +196,9 @@ async def build(name: str, environ: Mapping[str, str]) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     _say(f"{name} {recipe.version}: resolving {recipe.module} through the Go module proxy")
     if recipe.staging_replaces:
-        info = json.loads(await _go(["mod", "download", "-json", f"{recipe.module}@{recipe.version}"], cwd=work,
-                                    env=env, what=name))
+        info = json.loads(
+            await _go(["mod", "download", "-json", f"{recipe.module}@{recipe.version}"], cwd=work, env=env, what=name)
+        )
         (work / "go.mod").write_text(staging_gomod(Path(info["GoMod"]).read_text(), recipe.version))
     else:
         (work / "go.mod").write_text(f"module local/mcp-k8s-{name}\n\ngo 1.24.0\n")

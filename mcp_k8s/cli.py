@@ -23,30 +23,68 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _kube_options(fn: F) -> F:
     """Flags shared by `serve`, `watch` and `rbac`: which cluster, which namespaces, which types to watch."""
     options = [
-        click.option("--kubeconfig", envvar="MCP_K8S_KUBECONFIG", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Kubeconfig file to use; wins over in-cluster config. Default: in-cluster, then "
-                          "KUBECONFIG, then ~/.kube/config."),
+        click.option(
+            "--kubeconfig",
+            envvar="MCP_K8S_KUBECONFIG",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Kubeconfig file to use; wins over in-cluster config. Default: in-cluster, then "
+            "KUBECONFIG, then ~/.kube/config.",
+        ),
         click.option("--context", envvar="MCP_K8S_CONTEXT", help="Kubeconfig context to use (default: current)."),
-        click.option("--namespace", envvar="MCP_K8S_NAMESPACE",
-                     help="Default namespace for tools called without one (then NAMESPACE, the service-account "
-                          "namespace, the context's namespace, 'default')."),
-        click.option("--allowed-namespaces", envvar="MCP_K8S_ALLOWED_NAMESPACES", multiple=True,
-                     help="Comma-separated namespaces the tools may touch; any other is refused. Default: all."),
-        click.option("--read-only", envvar="MCP_K8S_READ_ONLY", is_flag=True,
-                     help="Register no tool that writes to the cluster."),
-        click.option("--allow-secret-values", envvar="MCP_K8S_ALLOW_SECRET_VALUES", is_flag=True,
-                     help="Let get_secret return secret values. Off by default: values never reach the model."),
-        click.option("--watch", "watch", envvar="MCP_K8S_WATCH", multiple=True, metavar="RESOURCE",
-                     help="Custom resource type to keep in the watch cache from start-up, as plural.group/version "
-                          "or plural.group (repeatable; env: comma-separated). Other types are cached on first use."),
-        click.option("--log-format", envvar="MCP_K8S_LOG_FORMAT", type=click.Choice(["console", "json"]),
-                     default="console", show_default=True, help="Log format on stderr."),
-        click.option("--log-level", envvar="MCP_K8S_LOG_LEVEL",
-                     type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True,
-                     help="Log level on stderr."),
-        click.option("--output-budget", envvar="MCP_K8S_OUTPUT_BUDGET", type=click.IntRange(2_000, 1_000_000),
-                     default=24_000, show_default=True,
-                     help="Largest tool answer in bytes; longer answers are cut and say how to get the rest."),
+        click.option(
+            "--namespace",
+            envvar="MCP_K8S_NAMESPACE",
+            help="Default namespace for tools called without one (then NAMESPACE, the service-account "
+            "namespace, the context's namespace, 'default').",
+        ),
+        click.option(
+            "--allowed-namespaces",
+            envvar="MCP_K8S_ALLOWED_NAMESPACES",
+            multiple=True,
+            help="Comma-separated namespaces the tools may touch; any other is refused. Default: all.",
+        ),
+        click.option(
+            "--read-only", envvar="MCP_K8S_READ_ONLY", is_flag=True, help="Register no tool that writes to the cluster."
+        ),
+        click.option(
+            "--allow-secret-values",
+            envvar="MCP_K8S_ALLOW_SECRET_VALUES",
+            is_flag=True,
+            help="Let get_secret return secret values. Off by default: values never reach the model.",
+        ),
+        click.option(
+            "--watch",
+            "watch",
+            envvar="MCP_K8S_WATCH",
+            multiple=True,
+            metavar="RESOURCE",
+            help="Custom resource type to keep in the watch cache from start-up, as plural.group/version "
+            "or plural.group (repeatable; env: comma-separated). Other types are cached on first use.",
+        ),
+        click.option(
+            "--log-format",
+            envvar="MCP_K8S_LOG_FORMAT",
+            type=click.Choice(["console", "json"]),
+            default="console",
+            show_default=True,
+            help="Log format on stderr.",
+        ),
+        click.option(
+            "--log-level",
+            envvar="MCP_K8S_LOG_LEVEL",
+            type=click.Choice(["debug", "info", "warning", "error"]),
+            default="info",
+            show_default=True,
+            help="Log level on stderr.",
+        ),
+        click.option(
+            "--output-budget",
+            envvar="MCP_K8S_OUTPUT_BUDGET",
+            type=click.IntRange(2_000, 1_000_000),
+            default=24_000,
+            show_default=True,
+            help="Largest tool answer in bytes; longer answers are cut and say how to get the rest.",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -73,14 +111,36 @@ def main() -> None:
 
 @main.command()
 @_kube_options
-@click.option("--transport", envvar="MCP_K8S_TRANSPORT", type=click.Choice(["stdio", "http"]), default="stdio",
-              show_default=True, help="stdio for a local MCP client; http serves streamable HTTP on --host/--port.")
-@click.option("--host", envvar="MCP_K8S_HOST", default="127.0.0.1", show_default=True,
-              help="Address for --transport http. Keep it on loopback unless something in front authenticates.")
-@click.option("--port", envvar="MCP_K8S_PORT", type=click.IntRange(1, 65535), default=8000, show_default=True,
-              help="Port for --transport http.")
-@click.option("--sandbox", "use_sandbox", envvar="MCP_K8S_SANDBOX", is_flag=True,
-              help="Start a local control plane (etcd + kube-apiserver on loopback) and serve against it.")
+@click.option(
+    "--transport",
+    envvar="MCP_K8S_TRANSPORT",
+    type=click.Choice(["stdio", "http"]),
+    default="stdio",
+    show_default=True,
+    help="stdio for a local MCP client; http serves streamable HTTP on --host/--port.",
+)
+@click.option(
+    "--host",
+    envvar="MCP_K8S_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address for --transport http. Keep it on loopback unless something in front authenticates.",
+)
+@click.option(
+    "--port",
+    envvar="MCP_K8S_PORT",
+    type=click.IntRange(1, 65535),
+    default=8000,
+    show_default=True,
+    help="Port for --transport http.",
+)
+@click.option(
+    "--sandbox",
+    "use_sandbox",
+    envvar="MCP_K8S_SANDBOX",
+    is_flag=True,
+    help="Start a local control plane (etcd + kube-apiserver on loopback) and serve against it.",
+)
 def serve(use_sandbox: bool, **flags: Any) -> None:
     """Run the MCP server (stdio by default). Logs go to stderr; stdout carries only MCP messages."""
     settings = _settings(sandbox=use_sandbox, **flags)
@@ -97,10 +157,19 @@ def serve(use_sandbox: bool, **flags: Any) -> None:
 
 @main.command()
 @_kube_options
-@click.option("--http", "http_address", envvar="MCP_K8S_HTTP", metavar="HOST:PORT",
-              help="Also serve MCP over streamable HTTP at HOST:PORT.")
-@click.option("--health-port", envvar="MCP_K8S_HEALTH_PORT", type=click.IntRange(0, 65535),
-              help="Serve /healthz, /readyz and /metrics on 127.0.0.1:PORT.")
+@click.option(
+    "--http",
+    "http_address",
+    envvar="MCP_K8S_HTTP",
+    metavar="HOST:PORT",
+    help="Also serve MCP over streamable HTTP at HOST:PORT.",
+)
+@click.option(
+    "--health-port",
+    envvar="MCP_K8S_HEALTH_PORT",
+    type=click.IntRange(0, 65535),
+    help="Serve /healthz, /readyz and /metrics on 127.0.0.1:PORT.",
+)
 def watch(**flags: Any) -> None:
     """Run the background watcher daemon: the watch cache plus a JSON event stream on stdout."""
     settings = _settings(**flags)
@@ -116,8 +185,9 @@ def watch(**flags: Any) -> None:
 @main.command()
 @_kube_options
 @click.option("--service-account", default="mcp-k8s", show_default=True, help="ServiceAccount the rules bind to.")
-@click.option("--service-account-namespace", default="mcp-k8s", show_default=True,
-              help="Namespace of that ServiceAccount.")
+@click.option(
+    "--service-account-namespace", default="mcp-k8s", show_default=True, help="Namespace of that ServiceAccount."
+)
 def rbac(service_account: str, service_account_namespace: str, **flags: Any) -> None:
     """Print least-privilege RBAC YAML (Roles/ClusterRoles and bindings) for the given flags."""
     settings = _settings(**flags)
@@ -127,8 +197,11 @@ def rbac(service_account: str, service_account_namespace: str, **flags: Any) -> 
 
 
 @main.command(name="sandbox")
-@click.option("--kubeconfig-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the admin kubeconfig here (default: only inside the sandbox's temp directory).")
+@click.option(
+    "--kubeconfig-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the admin kubeconfig here (default: only inside the sandbox's temp directory).",
+)
 @click.option("--build", is_flag=True, help="Build missing control-plane binaries first (needs Go; 10-20 min cold).")
 def sandbox_command(kubeconfig_out: Path | None, build: bool) -> None:
     """Run a local control plane (etcd + kube-apiserver on loopback, own PKI, RBAC) until interrupted."""

@@ -44,7 +44,9 @@ class SandboxError(RuntimeError):
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
@@ -246,8 +248,9 @@ class ControlPlane:
     async def compact_etcd(self) -> int:
         """Compact etcd to its current revision through the gRPC gateway; older resourceVersions then give 410."""
         async with aiohttp.ClientSession() as session:
-            async with session.post(f"{self.etcd_url}/v3/kv/range", json={"key": base64.b64encode(b"/").decode(),
-                                                                        "limit": 1}) as response:
+            async with session.post(
+                f"{self.etcd_url}/v3/kv/range", json={"key": base64.b64encode(b"/").decode(), "limit": 1}
+            ) as response:
                 response.raise_for_status()
                 revision = int((await response.json())["header"]["revision"])
             async with session.post(
@@ -283,9 +286,9 @@ class ControlPlane:
         connector = aiohttp.TCPConnector(ssl=self._ssl(client=client))
         return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10))
 
-    async def _wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+    async def _wait_ready(self) -> None:
         """Poll /readyz, then the `default` namespace, failing fast if a process dies."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + START_TIMEOUT
         checks = [(f"{self.url}/readyz", False), (f"{self.url}/api/v1/namespaces/default", True)]
         for url, as_admin in checks:
             async with self._session(client=as_admin) as session:
@@ -302,7 +305,7 @@ class ControlPlane:
                                 break
                     if time.monotonic() > deadline:
                         raise SandboxError(
-                            f"kube-apiserver was not ready within {timeout:.0f}s ({url} never answered 200); "
+                            f"kube-apiserver was not ready within {START_TIMEOUT:.0f}s ({url} never answered 200); "
                             f"its log is {self._apiserver.log_path}:\n{self._apiserver.log_tail()}"
                         )
                     await anyio.sleep(0.2)
@@ -425,7 +428,9 @@ async def start_control_plane(
                 break
             except SandboxError:
                 await plane.stop()
-                if attempt == 2 or "address already in use" not in plane._apiserver.log_tail(200) + plane._etcd.log_tail(200):
+                if attempt == 2 or "address already in use" not in plane._apiserver.log_tail(
+                    200
+                ) + plane._etcd.log_tail(200):
                     raise
                 shutil.rmtree(workdir / "etcd", ignore_errors=True)
         assert plane is not None

@@ -1,0 +1,100 @@
+"""Developer and CI sessions: lint, typecheck, tests (unit + integration + e2e on a real control plane), kind, bench.
+
+`nox` with no arguments runs lint, typecheck and tests: the same thing CI runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+PYTHON = "3.11"
+KIND_CLUSTER = "mcp-k8s-test"
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check, ruff format --check, and the import-layer contract (import-linter)."""
+    _install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the product package."""
+    _install(session, "lint", "test")
+    session.run("mypy", "--strict", "mcp_k8s")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit, integration and e2e tests against a real kube-apiserver + etcd (built once into a version-keyed cache).
+
+    A missing control plane fails the run here; it is never a silent skip. Extra arguments go to pytest.
+    """
+    _install(session, "test")
+    session.run("python", "-m", "mcp_k8s.binaries")
+    session.run("pytest", *(session.posargs or ["tests"]), env={"MCP_K8S_REQUIRE_CONTROL_PLANE": "1"})
+
+
+@nox.session(python=PYTHON)
+def kind(session: nox.Session) -> None:
+    """Create a kind cluster (kind/cluster.yaml), run the integration + e2e suite against it, delete it.
+
+    Needs Docker and kind on PATH; `KEEP_CLUSTER=1` keeps the cluster afterwards.
+    """
+    for tool in ("docker", "kind"):
+        if shutil.which(tool) is None:
+            session.error(f"nox -s kind needs {tool} on PATH and none was found; install it (and start Docker) first.")
+    probe = session.run("docker", "info", silent=True, success_codes=[0, 1], external=True)
+    if probe is not None and "Server Version" not in str(probe):
+        session.error("nox -s kind needs a running Docker engine; `docker info` could not reach one.")
+    _install(session, "test")
+    kubeconfig = ROOT / ".nox" / "kind.kubeconfig"
+    kubeconfig.parent.mkdir(exist_ok=True)
+    session.run(
+        "kind",
+        "create",
+        "cluster",
+        "--name",
+        KIND_CLUSTER,
+        "--config",
+        str(ROOT / "kind" / "cluster.yaml"),
+        "--kubeconfig",
+        str(kubeconfig),
+        "--wait",
+        "120s",
+        external=True,
+    )
+    try:
+        session.run(
+            "pytest",
+            *(session.posargs or ["tests/integration", "tests/e2e"]),
+            env={"MCP_K8S_TEST_KUBECONFIG": str(kubeconfig), "MCP_K8S_REQUIRE_CONTROL_PLANE": "1"},
+        )
+    finally:
+        if not os.environ.get("KEEP_CLUSTER"):
+            session.run("kind", "delete", "cluster", "--name", KIND_CLUSTER, external=True)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Watch-cache benchmarks against the real control plane; prints `RESULT <id> <name> <value> <unit>` lines."""
+    _install(session, "test")
+    session.run("python", "-m", "mcp_k8s.binaries")
+    session.run("python", "bench/bench_cache.py", *session.posargs)

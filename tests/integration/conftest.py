@@ -1,0 +1,64 @@
+"""Integration fixtures: an admin client, the test CRDs, a fresh namespace per test, limited users."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client
+
+from tests.cluster import TestCluster
+from tests.kube import (
+    MakeUser,
+    api_client,
+    apply_test_crds,
+    create_namespace,
+    delete_namespace,
+    grant,
+    service_account_kubeconfig,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def admin(cluster: TestCluster) -> AsyncIterator[client.ApiClient]:
+    async with api_client(cluster.kubeconfig) as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+async def crds(cluster: TestCluster) -> None:
+    """The test CRDs, applied once per session and left in place (their types are shared, objects are not)."""
+    async with api_client(cluster.kubeconfig) as api:
+        await apply_test_crds(api)
+
+
+@pytest.fixture
+async def namespace(admin: client.ApiClient, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A namespace for this test alone. Without a namespace controller it stays Terminating after deletion, which
+    is harmless: every test gets a new name."""
+    name = await create_namespace(admin, request.node.name.lower().replace("_", "-")[:20].strip("-[]") or "t")
+    yield name
+    await delete_namespace(admin, name)
+
+
+@pytest.fixture
+def make_user(cluster: TestCluster, admin: client.ApiClient, namespace: str, tmp_path: Path) -> MakeUser:
+    """Make a ServiceAccount in the test namespace with exactly these rules and return its kubeconfig."""
+
+    async def make(
+        name: str = "limited",
+        rules: list[dict[str, Any]] | None = None,
+        cluster_rules: list[dict[str, Any]] | None = None,
+    ) -> Path:
+        subject = {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+        if rules:
+            await grant(admin, namespace, f"{name}-role", rules, subject=subject)
+        if cluster_rules:
+            await grant(admin, namespace, f"{namespace}-{name}", cluster_rules, subject=subject, cluster=True)
+        return await service_account_kubeconfig(admin, cluster.kubeconfig, namespace, name, tmp_path / f"{name}.yaml")
+
+    return make
