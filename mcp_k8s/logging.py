@@ -80,9 +80,9 @@ def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str,
     return event_dict
 
 
-def _final_scrub(_logger: Any, _method: str, event: str) -> str:
+def _final_scrub(_logger: Any, _method: str, event: Any) -> Any:
     """Last line of defence after rendering: a value smuggled through str() of some object is still caught."""
-    return _registry.scrub(event)
+    return _registry.scrub(event) if isinstance(event, str) else event
 
 
 def configure(*, fmt: str = "console", level: str = "info", stream: TextIO | None = None) -> None:

@@ -74,7 +74,7 @@ class Settings(BaseModel):
             env_namespace=environ.get("NAMESPACE") or None,
             in_cluster_host=environ.get("KUBERNETES_SERVICE_HOST") or None,
             in_cluster_port=environ.get("KUBERNETES_SERVICE_PORT") or None,
-            **flags,  # type: ignore[arg-type]
+            **flags,
         )
 
 

@@ -1,0 +1,273 @@
+"""The lazy async Kubernetes client: configuration, one ApiClient for requests and one for watches, raw JSON calls.
+
+Loading is deferred to the first call (under an anyio.Lock) so the server starts even when the cluster is down or the
+kubeconfig is slow to evaluate; the tools then say exactly which server and context they could not reach. Order:
+an explicit --kubeconfig, then in-cluster service-account config, then KUBECONFIG, then ~/.kube/config.
+
+Requests go through `request()`, which speaks raw JSON (no OpenAPI model round-trips: custom resources have no
+models, and a model's json→object→json costs ~3× a plain `json.loads`) and maps every failure to our error tree.
+Watches get their own ApiClient so long-lived streams cannot starve the connection pool that tools use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.config.config_exception import ConfigException
+
+from mcp_k8s import errors
+from mcp_k8s.logging import get_logger
+from mcp_k8s.settings import Settings
+
+log = get_logger(__name__)
+
+DEFAULT_TIMEOUT = 30.0
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+_INCLUSTER_TOKEN = "token"  # noqa: S105 (a file name)
+_INCLUSTER_CA = "ca.crt"
+
+QueryParams = Sequence[tuple[str, str | int | bool]]
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """Where we talk to, for messages: the server URL, the kubeconfig context, and the context's namespace."""
+
+    server: str
+    context: str | None
+    context_namespace: str | None
+    source: str  # "kubeconfig <path>" | "in-cluster"
+
+
+class KubeClient:
+    """Owns the ApiClients. Create once per server (lifespan), `await aclose()` at shutdown."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = anyio.Lock()
+        self._configuration: k8s.Configuration | None = None
+        self._loader: Any = None
+        self._api: k8s.ApiClient | None = None
+        self._watch_api: k8s.ApiClient | None = None
+        self._info: ClusterInfo | None = None
+        self._closed = False
+
+    @property
+    def info(self) -> ClusterInfo | None:
+        """Known after the first successful configuration load; None before."""
+        return self._info
+
+    def describe_target(self) -> str:
+        """`https://host:6443 (context "prod")`, or what we would try, for error messages before loading."""
+        if self._info is not None:
+            ctx = f' (context "{self._info.context}")' if self._info.context else ""
+            return f"{self._info.server}{ctx}"
+        return "the configured cluster"
+
+    async def api(self) -> k8s.ApiClient:
+        if self._api is None:
+            await self._ensure_loaded()
+        assert self._api is not None
+        return self._api
+
+    async def watch_api(self) -> k8s.ApiClient:
+        """A second ApiClient (own aiohttp session and pool) for long-lived watch streams."""
+        if self._watch_api is None:
+            await self._ensure_loaded()
+            async with self._lock:
+                if self._watch_api is None:
+                    self._watch_api = k8s.ApiClient(configuration=self._configuration)
+        return self._watch_api
+
+    async def _ensure_loaded(self) -> None:
+        async with self._lock:
+            if self._closed:
+                raise errors.Unavailable("The server is shutting down; no more Kubernetes requests are accepted.")
+            if self._api is not None:
+                return
+            configuration = k8s.Configuration()
+            info = await self._load(configuration)
+            self._configuration = configuration
+            self._api = k8s.ApiClient(configuration=configuration)
+            self._info = info
+            log.info("kubernetes client configured", server=info.server, context=info.context, source=info.source)
+
+    async def _load(self, configuration: k8s.Configuration) -> ClusterInfo:
+        s = self._settings
+        if s.kubeconfig is not None:
+            if not s.kubeconfig.is_file():
+                raise errors.NotConfigured(
+                    f"The kubeconfig {s.kubeconfig} given by --kubeconfig does not exist; fix the path."
+                )
+            return await self._load_kubeconfig(configuration, str(s.kubeconfig))
+        if s.in_cluster_host:
+            return self._load_in_cluster(configuration)
+        paths = s.kubeconfig_env or str(Path("~/.kube/config").expanduser())
+        if not any(Path(p).expanduser().is_file() for p in paths.split(":") if p):
+            raise errors.NotConfigured(
+                f"No Kubernetes configuration found: not running in a pod, no --kubeconfig, and no kubeconfig at "
+                f"{paths}; pass --kubeconfig PATH (or set KUBECONFIG), or try `mcp-k8s serve --sandbox`."
+            )
+        return await self._load_kubeconfig(configuration, paths)
+
+    def _load_in_cluster(self, configuration: k8s.Configuration) -> ClusterInfo:
+        sa = self._settings.service_account_dir
+        try:
+            loader = k8s_config.incluster_config.InClusterConfigLoader(
+                token_filename=str(sa / _INCLUSTER_TOKEN),
+                cert_filename=str(sa / _INCLUSTER_CA),
+                environ={
+                    "KUBERNETES_SERVICE_HOST": self._settings.in_cluster_host or "",
+                    "KUBERNETES_SERVICE_PORT": self._settings.in_cluster_port or "443",
+                },
+            )
+            loader.load_and_set(configuration)  # re-reads the projected token every minute via its hook
+        except ConfigException as exc:
+            raise errors.NotConfigured(
+                f"In-cluster configuration failed ({exc}); pass --kubeconfig to use a file."
+            ) from None
+        return ClusterInfo(server=str(configuration.host), context=None, context_namespace=None, source="in-cluster")
+
+    async def _load_kubeconfig(self, configuration: k8s.Configuration, paths: str) -> ClusterInfo:
+        try:
+            loader = await k8s_config.load_kube_config(
+                config_file=paths,
+                context=self._settings.context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (ConfigException, KeyError, TypeError, AssertionError, OSError, ValueError) as exc:
+            ctx = f' context "{self._settings.context}"' if self._settings.context else ""
+            detail = str(exc) or type(exc).__name__
+            raise errors.NotConfigured(
+                f"Could not load{ctx} from kubeconfig {paths} ({detail}); check the file and the --context name."
+            ) from None
+        self._loader = loader
+        current = loader.current_context or {}
+        context_ns = (current.get("context") or {}).get("namespace")
+        user = getattr(loader, "_user", None)
+        if user is not None and "exec" in user:
+            configuration.refresh_api_key_hook = self._refresh_exec_token
+        return ClusterInfo(
+            server=str(configuration.host),
+            context=current.get("name"),
+            context_namespace=context_ns,
+            source=f"kubeconfig {paths}",
+        )
+
+    async def _refresh_exec_token(self, configuration: k8s.Configuration) -> None:
+        """Called before each request: re-run the exec plugin once its token has expired (client-go does the same)."""
+        loader = self._loader
+        if loader is None or not hasattr(loader, "exec_plugin_expiry"):
+            return
+        await loader.load_from_exec_plugin()  # a no-op until the expiry passes
+        configuration.api_key["BearerToken"] = loader.token
+
+    async def _force_exec_refresh(self) -> bool:
+        """After a 401: drop the cached exec credential and run the plugin again. True if there was one to refresh."""
+        loader = self._loader
+        if loader is None or "exec" not in (getattr(loader, "_user", None) or {}):
+            return False
+        if hasattr(loader, "exec_plugin_expiry"):
+            del loader.exec_plugin_expiry
+        await loader.load_from_exec_plugin()
+        assert self._configuration is not None
+        self._configuration.api_key["BearerToken"] = loader.token
+        return True
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        op: errors.Operation,
+        query: QueryParams = (),
+        body: Any = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+        timeout: float = DEFAULT_TIMEOUT,
+        raw: bool = False,
+    ) -> Any:
+        """One API call; returns parsed JSON (or bytes with raw=True). Every failure becomes a K8sError."""
+        api = await self.api()
+        for attempt in (1, 2):
+            status, data, headers = await self._send(api, method, path, op, query, body, content_type, accept, timeout)
+            if status == 401 and attempt == 1 and await self._force_exec_refresh():
+                continue
+            break
+        if status >= 300:
+            raise errors.from_status(
+                status, data, op, server=self.describe_target(), retry_after_header=headers.get("Retry-After")
+            )
+        if raw:
+            return data
+        return json.loads(data) if data else None
+
+    async def _send(
+        self,
+        api: k8s.ApiClient,
+        method: str,
+        path: str,
+        op: errors.Operation,
+        query: QueryParams,
+        body: Any,
+        content_type: str,
+        accept: str,
+        timeout: float,
+    ) -> tuple[int, bytes, Any]:
+        headers = {"Accept": accept, "Content-Type": content_type}
+        try:
+            response = await api.call_api(
+                path,
+                method,
+                query_params=list(query),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout)),
+            )
+            try:
+                data = await response.read()
+            finally:
+                response.release()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            cause = _transport_cause(exc)
+            raise errors.unavailable(
+                op,
+                server=self._info.server if self._info else None,
+                cause=cause,
+                context=self._info.context if self._info else None,
+            ) from None
+        return response.status, data, response.headers
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            self._closed = True
+            for api in (self._api, self._watch_api):
+                if api is not None:
+                    await api.close()
+            self._api = self._watch_api = None
+
+
+def _transport_cause(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "the request timed out"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "its TLS certificate is not trusted by the kubeconfig's CA"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection failed ({exc.os_error.strerror or exc.os_error})" if exc.os_error else "connection failed"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    return type(exc).__name__

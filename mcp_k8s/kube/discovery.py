@@ -1,0 +1,258 @@
+"""Discovery: which resource types the server serves, and resolving what a user typed (like kubectl) to one of them.
+
+`plural` may be a plural, singular, kind or short name, optionally qualified as `name.group` or `name.version.group`;
+`version` is optional (the group's preferred version wins). Results come from aggregated discovery (one request for
+all groups, GA since 1.30) with a fallback to per-group-version documents for older servers, and are cached. A name
+that matches nothing triggers one refresh (a CRD may have just been installed) before we give up with close matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from mcp_k8s import errors
+from mcp_k8s.kube.client import KubeClient
+
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+_TTL = 300.0
+_MIN_REFRESH_INTERVAL = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceType:
+    """One served resource type at one version (a GVR plus what discovery says about it)."""
+
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    kind: str
+    singular: str = ""
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    preferred: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """`widgets.example.com` (or `pods` for the core group): the name kubectl and RBAC messages use."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def display(self) -> str:
+        """`widgets.example.com/v1`: unambiguous, also the form `--watch` accepts."""
+        return f"{self.qualified}/{self.version}"
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        """The REST path; `namespace` is ignored for cluster-scoped types (and None lists across namespaces)."""
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+            if subresource:
+                base += f"/{subresource}"
+        return base
+
+    def names(self) -> set[str]:
+        """Every lower-case name that refers to this type."""
+        return {
+            self.plural.lower(),
+            self.singular.lower(),
+            self.kind.lower(),
+            *(s.lower() for s in self.short_names),
+        } - {""}
+
+
+@dataclass
+class _Snapshot:
+    types: list[ResourceType] = field(default_factory=list)
+    fetched_at: float = 0.0
+
+
+class Discovery:
+    """Cached view of the server's resource types. One per KubeClient."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self._kube = kube
+        self._snapshot = _Snapshot()
+        self._lock = anyio.Lock()
+
+    async def all_types(self, *, refresh: bool = False) -> list[ResourceType]:
+        """Every served (group, version, plural), preferred versions first within each group."""
+        async with self._lock:
+            now = time.monotonic()
+            age = now - self._snapshot.fetched_at
+            stale = not self._snapshot.types or age > _TTL
+            if stale or (refresh and age > _MIN_REFRESH_INTERVAL):
+                self._snapshot = _Snapshot(types=await self._fetch(), fetched_at=now)
+            return self._snapshot.types
+
+    async def resolve(self, name: str, *, group: str | None = None, version: str | None = None) -> ResourceType:
+        """What kubectl would pick for `name` (+ group/version); raises InvalidInput/TypeNotFound with guidance."""
+        wanted = name.strip()
+        if not wanted:
+            raise errors.InvalidInput("plural is empty; give a resource type such as 'widgets' or 'Widget'.")
+        for refresh in (False, True):
+            types = await self.all_types(refresh=refresh)
+            found = _match(types, wanted, group, version)
+            if found is not None:
+                return found
+        raise self._not_found(await self.all_types(), wanted, group, version)
+
+    def _not_found(
+        self, types: list[ResourceType], name: str, group: str | None, version: str | None
+    ) -> errors.TypeNotFound:
+        pool = [t for t in types if group is None or t.group == group]
+        vocabulary: dict[str, ResourceType] = {}
+        for t in pool:
+            for n in t.names():
+                vocabulary.setdefault(n, t)
+        close = difflib.get_close_matches(name.lower().split(".", 1)[0], list(vocabulary), n=4, cutoff=0.6)
+        suggestions = sorted({vocabulary[c].qualified for c in close})
+        qualifier = f" in group {group!r}" if group is not None else ""
+        if version:
+            qualifier += f" at version {version!r}"
+        hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
+        return errors.TypeNotFound(
+            f"No resource type {name!r}{qualifier} is served by {self._kube.describe_target()}.{hint} "
+            "list_api_resources shows every type (its CRD may not be installed)."
+        )
+
+    async def _fetch(self) -> list[ResourceType]:
+        op = errors.Operation(verb="discover", resource="API resources")
+        core = await self._kube.request("GET", "/api", op=op, accept=AGGREGATED)
+        groups = await self._kube.request("GET", "/apis", op=op, accept=AGGREGATED)
+        if core.get("kind") == "APIGroupDiscoveryList" and groups.get("kind") == "APIGroupDiscoveryList":
+            return [*_from_aggregated(core), *_from_aggregated(groups)]
+        return await self._fetch_legacy(core, groups, op)
+
+    async def _fetch_legacy(
+        self, core: dict[str, Any], groups: dict[str, Any], op: errors.Operation
+    ) -> list[ResourceType]:
+        """Servers before aggregated discovery: one request per group-version."""
+        out: list[ResourceType] = []
+        targets: list[tuple[str, str, bool]] = [("", v, i == 0) for i, v in enumerate(core.get("versions", []))]
+        for g in groups.get("groups", []):
+            preferred = (g.get("preferredVersion") or {}).get("version")
+            for v in g.get("versions", []):
+                targets.append((g["name"], v["version"], v["version"] == preferred))
+        for group, version, preferred in targets:
+            path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+            try:
+                doc = await self._kube.request("GET", path, op=op)
+            except errors.K8sError:
+                continue  # an unavailable aggregated API must not hide every other type
+            out += _from_resource_list(group, version, preferred, doc.get("resources", []))
+        return out
+
+
+def _from_aggregated(doc: dict[str, Any]) -> list[ResourceType]:
+    out: list[ResourceType] = []
+    for group_doc in doc.get("items", []):
+        group = (group_doc.get("metadata") or {}).get("name", "")
+        for index, version_doc in enumerate(group_doc.get("versions", [])):
+            version = version_doc["version"]
+            for r in version_doc.get("resources", []):
+                kind = (r.get("responseKind") or {}).get("kind", "")
+                out.append(
+                    ResourceType(
+                        group=group,
+                        version=version,
+                        plural=r["resource"],
+                        kind=kind,
+                        singular=r.get("singularResource", ""),
+                        namespaced=r.get("scope") == "Namespaced",
+                        short_names=tuple(r.get("shortNames") or ()),
+                        verbs=tuple(r.get("verbs") or ()),
+                        categories=tuple(r.get("categories") or ()),
+                        subresources=tuple(s["subresource"] for s in r.get("subresources") or ()),
+                        preferred=index == 0,
+                    )
+                )
+    return out
+
+
+def _from_resource_list(
+    group: str, version: str, preferred: bool, resources: Iterable[dict[str, Any]]
+) -> list[ResourceType]:
+    subresources: dict[str, list[str]] = {}
+    mains = []
+    for r in resources:
+        if "/" in r["name"]:
+            parent, sub = r["name"].split("/", 1)
+            subresources.setdefault(parent, []).append(sub)
+        else:
+            mains.append(r)
+    return [
+        ResourceType(
+            group=group,
+            version=version,
+            plural=r["name"],
+            kind=r.get("kind", ""),
+            singular=r.get("singularName") or "",
+            namespaced=bool(r.get("namespaced")),
+            short_names=tuple(r.get("shortNames") or ()),
+            verbs=tuple(r.get("verbs") or ()),
+            categories=tuple(r.get("categories") or ()),
+            subresources=tuple(subresources.get(r["name"], ())),
+            preferred=preferred,
+        )
+        for r in mains
+    ]
+
+
+def _split_qualified(name: str, group: str | None, version: str | None) -> tuple[str, str | None, str | None]:
+    """`widgets.example.com` → (widgets, example.com, None); `widgets.v1.example.com` → (widgets, example.com, v1);
+    `widgets.example.com/v1` → (widgets, example.com, v1). Explicit group/version arguments win."""
+    if "/" in name:
+        name, _, slash_version = name.partition("/")
+        version = version or slash_version
+    if "." in name:
+        head, _, rest = name.partition(".")
+        first, _, remainder = rest.partition(".")
+        if remainder and first.startswith("v") and first[1:2].isdigit():
+            return head, group or remainder, version or first
+        return head, group or rest, version
+    return name, group, version
+
+
+def _match(types: list[ResourceType], name: str, group: str | None, version: str | None) -> ResourceType | None:
+    base, group, version = _split_qualified(name, group, version)
+    key = base.lower()
+    candidates = [t for t in types if (group is None or t.group == group) and key in t.names()]
+    if not candidates and group is None and "." in name:
+        # Not a qualified name after all? Try the whole string as a plain name.
+        candidates = [t for t in types if name.lower() in t.names()]
+    if not candidates:
+        return None
+    if version is not None:
+        candidates = [t for t in candidates if t.version == version]
+        if not candidates:
+            return None
+    else:
+        candidates = [t for t in candidates if t.preferred] or candidates
+    # Exact plural beats kind/short-name hits; the core group wins ties, as in kubectl's priority order.
+    candidates.sort(key=lambda t: (t.plural.lower() != key, t.group != "", t.group))
+    groups = {t.group for t in candidates}
+    if len(groups) > 1 and not any(t.group == "" for t in candidates):
+        best = candidates[0]
+        if best.plural.lower() != key or sum(1 for t in candidates if t.plural.lower() == key) > 1:
+            options = ", ".join(sorted({t.qualified for t in candidates}))
+            raise errors.InvalidInput(
+                f"{name!r} is ambiguous: it matches {options}; pass the group (or a qualified name like "
+                f"{candidates[0].qualified})."
+            )
+    return candidates[0]
