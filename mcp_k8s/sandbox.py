@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
@@ -441,5 +442,211 @@ async def start_control_plane(
     finally:
         if plane is not None:
             await plane.stop()
+        if not (failed and keep_workdir_on_error):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- KWOK: simulated nodes, pods and kubelet log endpoints -----------------------------------------------------------
+
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+KWOK_NODE_VALUE = "fake"
+KWOK_TAINT = {"key": KWOK_NODE_ANNOTATION, "value": KWOK_NODE_VALUE, "effect": "NoSchedule"}
+CRASH_LOOP_LABEL = "sandbox.mcp-k8s.io/crash-loop"  # value: the container that keeps failing (see sandbox_kwok.yaml)
+KWOK_POD_CIDR = "10.244.0.1/16"  # kwok's default /24 runs out of pod IPs at 254 pods
+_KWOK_STAGES = "sandbox_kwok.yaml"
+_DEFAULT_LOG_KEY = "default"
+
+LogLine = str | tuple[dt.datetime, str]
+
+
+@dataclass
+class Kwok:
+    """A running KWOK controller: it plays kubelet for nodes annotated `kwok.x-k8s.io/node=fake` and serves their
+    pods' logs from files in `workdir/logs`, which it reads on every request (so `write_logs` takes effect at once).
+
+    Containers named in `log_containers` get files of their own; every other container shares the default files.
+    """
+
+    workdir: Path
+    port: int
+    log_containers: tuple[str, ...]
+    _process: _Process
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.process.pid if self._process.process is not None else None
+
+    def log_path(self, container: str | None = None, *, previous: bool = False) -> Path:
+        key = container if container in self.log_containers else _DEFAULT_LOG_KEY
+        return self.workdir / "logs" / f"{key}{'.previous' if previous else ''}.log"
+
+    def write_logs(self, lines: Sequence[LogLine], *, container: str | None = None, previous: bool = False) -> Path:
+        """Replace a container's log (or its previous run's) with `lines`, in the CRI file format a kubelet reads.
+
+        A plain string is stamped now; a `(datetime, text)` pair carries its own time, which is what sinceSeconds
+        filters on.
+        """
+        now = dt.datetime.now(dt.UTC)
+        out = []
+        for line in lines:
+            stamp, text = (now, line) if isinstance(line, str) else line
+            out.append(f"{stamp.astimezone(dt.UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} stdout F {text}\n")
+        path = self.log_path(container, previous=previous)
+        path.write_text("".join(out))
+        return path
+
+    async def stop(self) -> None:
+        await self._process.stop(grace=10.0)
+
+
+def kwok_node(name: str, *, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A Node manifest KWOK will manage: the annotation selects it, the taint keeps real workloads off it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_NODE_ANNOTATION: KWOK_NODE_VALUE, "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/hostname": name, "type": "kwok", **(labels or {})},
+        },
+        "spec": {"taints": [KWOK_TAINT]},
+    }
+
+
+def kwok_pod(
+    name: str,
+    node: str,
+    *,
+    containers: Sequence[str] = ("app",),
+    labels: Mapping[str, str] | None = None,
+    crash_loop: str | None = None,
+) -> dict[str, Any]:
+    """A Pod bound straight to a KWOK node (there is no scheduler) that tolerates the node's taint.
+
+    `crash_loop` names a container that KWOK reports as CrashLoopBackOff with restarts, instead of running.
+    """
+    all_labels = dict(labels or {})
+    if crash_loop is not None:
+        all_labels[CRASH_LOOP_LABEL] = crash_loop
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": all_labels},
+        "spec": {
+            "nodeName": node,
+            "tolerations": [{**KWOK_TAINT, "operator": "Equal"}],
+            "containers": [{"name": c, "image": f"registry.invalid/{c}:sandbox"} for c in containers],
+        },
+    }
+
+
+def _kwok_config(logs_dir: Path, log_containers: Sequence[str]) -> str:
+    """Our stages plus a ClusterLogs that points each container at its files (named ones first, then the default)."""
+    stages = (resources.files("mcp_k8s") / _KWOK_STAGES).read_text()
+    entries: list[dict[str, Any]] = []
+    for key in (*log_containers, _DEFAULT_LOG_KEY):
+        entry: dict[str, Any] = {
+            "logsFile": str(logs_dir / f"{key}.log"),
+            "previousLogsFile": str(logs_dir / f"{key}.previous.log"),
+        }
+        if key != _DEFAULT_LOG_KEY:
+            entry["containers"] = [key]
+        entries.append(entry)
+    cluster_logs = {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "ClusterLogs",
+        "metadata": {"name": "sandbox-logs"},
+        "spec": {"logs": entries},
+    }
+    return f"{stages.rstrip()}\n---\n{yaml.safe_dump(cluster_logs, sort_keys=False)}"
+
+
+async def _wait_kwok_ready(kwok: Kwok, ca_pem: bytes) -> None:
+    """Poll KWOK's /healthz over TLS with the CA that signed its certificate; fail fast if the process died."""
+    deadline = time.monotonic() + START_TIMEOUT
+    context = ssl.create_default_context(cadata=ca_pem.decode())
+    url = f"https://127.0.0.1:{kwok.port}/healthz"
+    connector = aiohttp.TCPConnector(ssl=context)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=5)) as session:
+        while True:
+            if not kwok._process.running:
+                raise SandboxError(
+                    f"kwok exited during start-up; its log ({kwok._process.log_path}) ends with:\n"
+                    f"{kwok._process.log_tail()}"
+                )
+            with suppress(aiohttp.ClientError, TimeoutError, OSError):
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            if time.monotonic() > deadline:
+                raise SandboxError(
+                    f"kwok did not answer {url} within {START_TIMEOUT:.0f}s; its log is {kwok._process.log_path}:\n"
+                    f"{kwok._process.log_tail()}"
+                )
+            await anyio.sleep(0.2)
+
+
+@asynccontextmanager
+async def start_kwok(
+    environ: Mapping[str, str],
+    *,
+    kubeconfig: Path,
+    ca: CertificateAuthority | None = None,
+    log_containers: Sequence[str] = ("app", "sidecar"),
+    keep_workdir_on_error: bool = True,
+) -> AsyncIterator[Kwok]:
+    """Run KWOK against the cluster in `kubeconfig` (which needs rights over nodes and pods) until the block exits.
+
+    KWOK listens on a free loopback port that its nodes advertise as InternalIP:kubeletEndpoint, so the API server
+    proxies `pods/log` to it exactly as it would to a kubelet. Its serving certificate comes from `ca` (pass the
+    control plane's own, `plane.ca`) or from a fresh CA: the API server verifies kubelet certificates only with
+    --kubelet-certificate-authority, which the sandbox does not set. Nest this inside `start_control_plane` so KWOK
+    stops before the API server does.
+    """
+    kwok_bin = binaries.locate("kwok", environ)
+    workdir = Path(tempfile.mkdtemp(prefix="mcp-k8s-kwok-"))
+    failed = False
+    kwok: Kwok | None = None
+    try:
+        authority = ca or CertificateAuthority("mcp-k8s-kwok-ca")
+        cert, key = authority.issue("kwok", server=True, hosts=("localhost", "127.0.0.1"))
+        _write(workdir / "kwok.crt", cert, 0o644)
+        _write(workdir / "kwok.key", key)
+        logs_dir = workdir / "logs"
+        logs_dir.mkdir()
+        config = workdir / "kwok.yaml"
+        config.write_text(_kwok_config(logs_dir, log_containers))
+        port = free_port()
+        process = _Process(
+            "kwok",
+            [
+                str(kwok_bin),
+                f"--kubeconfig={kubeconfig}",
+                f"--config={config}",
+                "--manage-all-nodes=false",
+                f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}={KWOK_NODE_VALUE}",
+                "--node-ip=127.0.0.1",
+                f"--node-port={port}",
+                f"--server-address=127.0.0.1:{port}",
+                f"--tls-cert-file={workdir / 'kwok.crt'}",
+                f"--tls-private-key-file={workdir / 'kwok.key'}",
+                f"--cidr={KWOK_POD_CIDR}",
+            ],
+            workdir / "kwok.log",
+        )
+        kwok = Kwok(workdir=workdir, port=port, log_containers=tuple(log_containers), _process=process)
+        for container in (*log_containers, None):
+            kwok.write_logs([], container=container)
+            kwok.write_logs([], container=container, previous=True)
+        # HOME keeps kwok away from ~/.kwok/kwok.yaml; nothing else of the caller's environment is needed.
+        await process.start({"PATH": environ.get("PATH", os.defpath), "HOME": str(workdir)})
+        await _wait_kwok_ready(kwok, authority.cert_pem)
+        yield kwok
+    except Exception:
+        failed = True
+        raise
+    finally:
+        if kwok is not None:
+            await kwok.stop()
         if not (failed and keep_workdir_on_error):
             shutil.rmtree(workdir, ignore_errors=True)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
+from mcp import Client
+
+from mcp_k8s.server import build_server
+from mcp_k8s.settings import Settings
 
 from tests.cluster import TestCluster
 from tests.kube import (
@@ -40,7 +46,8 @@ async def crds(cluster: TestCluster) -> None:
 async def namespace(admin: client.ApiClient, request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """A namespace for this test alone. Without a namespace controller it stays Terminating after deletion, which
     is harmless: every test gets a new name."""
-    name = await create_namespace(admin, request.node.name.lower().replace("_", "-")[:20].strip("-[]") or "t")
+    prefix = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:20].strip("-") or "t"
+    name = await create_namespace(admin, prefix)
     yield name
     await delete_namespace(admin, name)
 
@@ -62,3 +69,23 @@ def make_user(cluster: TestCluster, admin: client.ApiClient, namespace: str, tmp
         return await service_account_kubeconfig(admin, cluster.kubeconfig, namespace, name, tmp_path / f"{name}.yaml")
 
     return make
+
+
+@pytest.fixture
+def settings(cluster: TestCluster) -> Settings:
+    """Server settings pointed at the test cluster (admin credentials)."""
+    return Settings(kubeconfig=cluster.kubeconfig)
+
+
+@pytest.fixture(params=["auto", "legacy"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Both protocol eras: auto negotiates 2026-07-28, legacy speaks 2025-11-25."""
+    mode: str = request.param
+    return mode
+
+
+@asynccontextmanager
+async def mcp_client(settings: Settings, **kwargs: Any) -> AsyncIterator[Client]:
+    """An in-memory MCP client connected to a fresh server (its lifespan runs per client)."""
+    async with Client(build_server(settings), **kwargs) as c:
+        yield c

@@ -1,0 +1,201 @@
+"""Generic object CRUD for any resource type (custom resources above all): list, get, create, patch, delete.
+
+Everything is raw JSON against `ResourceType.path()`, so a CRD installed a second ago works without models. Patches
+come in the three kinds the API server understands: JSON merge patch, JSON patch (RFC 6902), and server-side apply
+with our field manager. `dry_run` sends `dryRun=All`: the server runs admission and validation and persists nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from mcp_k8s import errors
+from mcp_k8s.kube.client import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, KubeClient, QueryParams
+from mcp_k8s.kube.discovery import ResourceType
+
+PatchType = Literal["merge", "json", "apply"]
+FIELD_MANAGER = "mcp-k8s"
+_CONTENT_TYPES: dict[str, str] = {"merge": MERGE_PATCH, "json": JSON_PATCH, "apply": APPLY_PATCH}
+_JSON_PATCH_OPS = {"add", "remove", "replace", "move", "copy", "test"}
+
+
+def operation(verb: str, rt: ResourceType, namespace: str | None = None, name: str | None = None) -> errors.Operation:
+    return errors.Operation(
+        verb=verb, resource=rt.qualified, kind=rt.kind, name=name, namespace=namespace if rt.namespaced else None
+    )
+
+
+def _dry_run(query: list[tuple[str, str | int | bool]], dry_run: bool) -> list[tuple[str, str | int | bool]]:
+    if dry_run:
+        query.append(("dryRun", "All"))
+    return query
+
+
+async def list_objects(
+    kube: KubeClient,
+    rt: ResourceType,
+    namespace: str | None,
+    *,
+    label_selector: str | None = None,
+    field_selector: str | None = None,
+    limit: int | None = None,
+    continue_token: str | None = None,
+    resource_version: str | None = None,
+) -> dict[str, Any]:
+    """One page of a LIST. `namespace=None` lists across all namespaces (or a cluster-scoped type)."""
+    query: list[tuple[str, str | int | bool]] = []
+    if label_selector:
+        query.append(("labelSelector", label_selector))
+    if field_selector:
+        query.append(("fieldSelector", field_selector))
+    if limit:
+        query.append(("limit", limit))
+    if continue_token:
+        query.append(("continue", continue_token))
+    if resource_version is not None:
+        query.append(("resourceVersion", resource_version))
+    result: dict[str, Any] = await kube.request(
+        "GET", rt.path(namespace), op=operation("list", rt, namespace), query=query
+    )
+    return result
+
+
+async def get_object(kube: KubeClient, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = await kube.request(
+        "GET", rt.path(namespace, name), op=operation("get", rt, namespace, name)
+    )
+    return result
+
+
+def prepare_body(
+    rt: ResourceType, body: Mapping[str, Any], namespace: str | None, name: str | None = None
+) -> dict[str, Any]:
+    """Fill apiVersion/kind/namespace (and name) the caller left out; refuse contradictions with one clear sentence."""
+    out = dict(body)
+    for key, expected in (("apiVersion", rt.api_version), ("kind", rt.kind)):
+        given = out.get(key)
+        if given is None:
+            out[key] = expected
+        elif given != expected:
+            raise errors.InvalidInput(
+                f"body.{key} is {given!r} but the resource type {rt.display} needs {expected!r}; fix it or omit it."
+            )
+    meta = out.get("metadata")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise errors.InvalidInput("body.metadata must be an object with at least a name.")
+    meta = dict(meta)
+    if name is not None:
+        if meta.get("name") not in (None, name):
+            raise errors.InvalidInput(f"body.metadata.name is {meta['name']!r} but name is {name!r}; make them agree.")
+        meta["name"] = name
+    if rt.namespaced and namespace is not None:
+        if meta.get("namespace") not in (None, namespace):
+            raise errors.InvalidInput(
+                f"body.metadata.namespace is {meta['namespace']!r} but the call targets namespace {namespace!r}; "
+                "make them agree."
+            )
+        meta["namespace"] = namespace
+    elif not rt.namespaced:
+        meta.pop("namespace", None)
+    if not meta.get("name") and not meta.get("generateName"):
+        raise errors.InvalidInput("body.metadata.name is missing; every object needs a name (or generateName).")
+    out["metadata"] = meta
+    return out
+
+
+async def create_object(
+    kube: KubeClient,
+    rt: ResourceType,
+    namespace: str | None,
+    body: Mapping[str, Any],
+    *,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    prepared = prepare_body(rt, body, namespace)
+    name = prepared["metadata"].get("name")
+    result: dict[str, Any] = await kube.request(
+        "POST",
+        rt.path(namespace),
+        op=operation("create", rt, namespace, name),
+        query=_dry_run([("fieldManager", FIELD_MANAGER)], dry_run),
+        body=prepared,
+    )
+    return result
+
+
+def validate_patch(patch_type: PatchType, patch: Any) -> None:
+    """Catch the common patch mistakes locally, where we can say exactly what is wrong."""
+    if patch_type == "json":
+        if not isinstance(patch, list) or not patch:
+            raise errors.InvalidInput(
+                'A json patch is a non-empty list of operations like [{"op": "replace", "path": "/spec/size", '
+                '"value": 3}].'
+            )
+        for index, op in enumerate(patch):
+            if not isinstance(op, dict) or op.get("op") not in _JSON_PATCH_OPS or not isinstance(op.get("path"), str):
+                raise errors.InvalidInput(
+                    f"json patch operation {index} must be an object with 'op' (one of "
+                    f"{', '.join(sorted(_JSON_PATCH_OPS))}) and a string 'path' starting with '/'."
+                )
+            if not op["path"].startswith("/") and op["path"] != "":
+                raise errors.InvalidInput(
+                    f"json patch operation {index} has path {op['path']!r}; paths start with '/'."
+                )
+    elif not isinstance(patch, dict) or not patch:
+        kind = "an apply configuration" if patch_type == "apply" else "a merge patch"
+        raise errors.InvalidInput(
+            f'{kind.capitalize()} must be a non-empty JSON object, e.g. {{"spec": {{"size": 3}}}}.'
+        )
+
+
+async def patch_object(
+    kube: KubeClient,
+    rt: ResourceType,
+    namespace: str | None,
+    name: str,
+    patch: Any,
+    *,
+    patch_type: PatchType = "merge",
+    dry_run: bool = False,
+    force: bool = False,
+    subresource: str | None = None,
+) -> dict[str, Any]:
+    """Merge patch, JSON patch, or server-side apply (field manager `mcp-k8s`; `force` takes over conflicting fields)."""
+    validate_patch(patch_type, patch)
+    body = prepare_body(rt, patch, namespace, name) if patch_type == "apply" else patch
+    query: list[tuple[str, str | int | bool]] = [("fieldManager", FIELD_MANAGER)]
+    if patch_type == "apply" and force:
+        query.append(("force", "true"))
+    result: dict[str, Any] = await kube.request(
+        "PATCH",
+        rt.path(namespace, name, subresource),
+        op=operation("patch", rt, namespace, name),
+        query=_dry_run(query, dry_run),
+        body=body,
+        content_type=_CONTENT_TYPES[patch_type],
+    )
+    return result
+
+
+async def delete_object(
+    kube: KubeClient,
+    rt: ResourceType,
+    namespace: str | None,
+    name: str,
+    *,
+    dry_run: bool = False,
+    propagation: str = "Background",
+    grace_period_seconds: int | None = None,
+) -> dict[str, Any]:
+    """Delete; returns the object (finalizers pending) or a Status. Background propagation, as kubectl defaults."""
+    query: QueryParams = _dry_run([], dry_run)
+    body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+    if grace_period_seconds is not None:
+        body["gracePeriodSeconds"] = grace_period_seconds
+    result: dict[str, Any] = await kube.request(
+        "DELETE", rt.path(namespace, name), op=operation("delete", rt, namespace, name), query=query, body=body
+    )
+    return result

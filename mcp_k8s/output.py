@@ -1,0 +1,229 @@
+"""Answers for a model: clean objects, short summaries, a byte budget on everything, and honest truncation.
+
+Three habits keep answers cheap in tokens without hiding anything: (1) objects are stripped of what no reader needs
+(managedFields, the last-applied annotation); (2) lists default to a summary row per object (name, namespace, age,
+the status conditions that matter); (3) every answer is fitted to a byte budget, and a cut answer says so with the
+exact way to get the rest (a continue token, a narrower selector, or a field projection).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field
+
+from mcp_k8s import errors
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# Conditions worth a line in a summary; others are kept in the full view.
+KEY_CONDITIONS = ("Ready", "Available", "Progressing", "Synced", "Healthy", "Established", "Degraded", "Failed")
+_MAX_STRING = 2_000
+_MAX_CONDITION_MESSAGE = 200
+
+T = TypeVar("T")
+
+
+def strip_object(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy without managedFields and the last-applied annotation (which can duplicate the whole object)."""
+    out = dict(obj)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        meta = dict(meta)
+        meta.pop("managedFields", None)
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+            annotations = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+            if annotations:
+                meta["annotations"] = annotations
+            else:
+                meta.pop("annotations")
+        out["metadata"] = meta
+    return out
+
+
+def age(timestamp: str | None, now: dt.datetime | None = None) -> str | None:
+    """kubectl-style age: 45s, 12m, 5h, 3d."""
+    if not timestamp:
+        return None
+    try:
+        then = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    seconds = int(((now or dt.datetime.now(dt.UTC)) - then).total_seconds())
+    if seconds < 0:
+        return "0s"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size * (2 if unit != "m" else 1):
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+class Condition(BaseModel):
+    type: str
+    status: str
+    reason: str | None = None
+    message: str | None = None
+
+
+class Summary(BaseModel):
+    """One row per object in a summary listing."""
+
+    name: str
+    namespace: str | None = None
+    age: str | None = None
+    phase: str | None = Field(default=None, description="status.phase or status.state when the type has one")
+    conditions: list[Condition] = Field(default_factory=list, description="Key status conditions")
+    resource_version: str | None = None
+
+
+def conditions_of(obj: Mapping[str, Any], *, key_only: bool) -> list[Condition]:
+    status = obj.get("status")
+    raw = status.get("conditions") if isinstance(status, dict) else None
+    out: list[Condition] = []
+    for c in raw if isinstance(raw, list) else []:
+        if not isinstance(c, dict) or "type" not in c:
+            continue
+        if key_only and c["type"] not in KEY_CONDITIONS and len(raw) > 3:
+            continue
+        healthy = str(c.get("status")) == ("False" if c["type"] in ("Degraded", "Failed") else "True")
+        message = c.get("message")
+        out.append(
+            Condition(
+                type=str(c["type"]),
+                status=str(c.get("status", "")),
+                reason=c.get("reason"),
+                # Messages matter when something is wrong; on a healthy condition they are noise.
+                message=_clip(str(message), _MAX_CONDITION_MESSAGE) if message and not healthy else None,
+            )
+        )
+    return out
+
+
+def summarize(obj: Mapping[str, Any]) -> Summary:
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    phase = status.get("phase") or status.get("state") if status else None
+    return Summary(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace"),
+        age=age(meta.get("creationTimestamp")),
+        phase=str(phase) if phase is not None else None,
+        conditions=conditions_of(obj, key_only=True),
+        resource_version=meta.get("resourceVersion"),
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def size_of(value: Any) -> int:
+    """Bytes of the JSON the client will receive (compact, as the SDK serialises structured content)."""
+    if isinstance(value, BaseModel):
+        return len(value.model_dump_json(exclude_none=True).encode())
+    return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+
+
+class Truncation(BaseModel):
+    """Present when an answer was cut to fit the byte budget."""
+
+    omitted: int = Field(description="How many items (or fields) were left out")
+    hint: str = Field(description="How to get the rest")
+
+
+def fit_items(
+    items: Sequence[T],
+    budget: int,
+    overhead: int,
+    *,
+    measure: Callable[[T], int],
+) -> int:
+    """How many leading items fit in `budget` bytes after `overhead`; at least one, so progress is always possible."""
+    used = overhead
+    for count, item in enumerate(items):
+        used += measure(item) + 1
+        if used > budget:
+            return max(1, count)
+    return len(items)
+
+
+def shrink_object(obj: Any, budget: int) -> tuple[Any, list[str]]:
+    """Cut long strings and long lists inside one object until it fits; returns (object, paths cut)."""
+    if size_of(obj) <= budget:
+        return obj, []
+    work = copy.deepcopy(obj)
+    cut: list[str] = []
+    limit = _MAX_STRING
+    while size_of(work) > budget and limit >= 50:
+        _shrink(work, "", limit, cut)
+        limit //= 4
+    return work, sorted(set(cut))
+
+
+def _shrink(node: Any, path: str, limit: int, cut: list[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            child = f"{path}.{key}" if path else str(key)
+            if isinstance(value, str) and len(value) > limit:
+                node[key] = value[:limit] + f"… [{len(value) - limit} more characters]"
+                cut.append(child)
+            elif isinstance(value, list) and len(value) > max(3, limit // 100):
+                keep = max(3, limit // 100)
+                node[key] = [*value[:keep], f"… [{len(value) - keep} more items]"]
+                cut.append(child)
+            else:
+                _shrink(value, child, limit, cut)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _shrink(value, f"{path}[{index}]", limit, cut)
+
+
+def project(obj: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """Keep only the dotted paths asked for (plus apiVersion/kind/metadata.name/namespace for orientation)."""
+    out: dict[str, Any] = {k: obj[k] for k in ("apiVersion", "kind") if k in obj}
+    meta = obj.get("metadata") or {}
+    out["metadata"] = {k: meta[k] for k in ("name", "namespace") if k in meta}
+    for path in fields:
+        parts = [p for p in path.strip().split(".") if p]
+        if not parts:
+            continue
+        value: Any = obj
+        for part in parts:
+            if not isinstance(value, dict) or part not in value:
+                value = _MISSING
+                break
+            value = value[part]
+        if value is _MISSING:
+            continue
+        target = out
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    return out
+
+
+_MISSING = object()
+
+
+# Opaque continue tokens: the model passes them back verbatim; we must be able to tell ours from garbage.
+def encode_token(payload: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+
+
+def decode_token(token: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        payload = None
+    if not isinstance(payload, dict):
+        raise errors.InvalidInput(
+            "continue_token is not one this server issued; pass the exact token from the previous answer, or omit it "
+            "to start from the beginning."
+        )
+    return payload

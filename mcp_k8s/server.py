@@ -1,0 +1,87 @@
+"""The MCP server: lifespan (kube client, discovery, watch cache), the registered toolsets, and the transports.
+
+One `MCPServer` serves both protocol eras (2025-11-25 with `initialize`, and the stateless 2026-07-28) over stdio or
+streamable HTTP. Startup never touches the cluster: the client loads lazily, and types named by --watch start their
+reflectors in the background, so an unreachable cluster shows up as a clear tool error rather than a hung start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import anyio
+from mcp.server import MCPServer
+
+from mcp_k8s import __version__, sandbox
+from mcp_k8s.kube.client import KubeClient
+from mcp_k8s.kube.discovery import Discovery
+from mcp_k8s.logging import get_logger
+from mcp_k8s.settings import Settings
+from mcp_k8s.tools import custom_resources
+from mcp_k8s.tools.base import AppState, ToolSpec, select
+
+log = get_logger(__name__)
+
+INSTRUCTIONS = """\
+mcp-k8s manages Kubernetes custom resources and secrets and reads pods, logs, events and services.
+- Resource types accept a plural, singular, kind or short name (widgets, Widget, wg), optionally with a group.
+- Lists return summaries by default (view=full for whole objects) and say when they were cut; follow continue_token.
+- Reads of watched types come from a live watch cache (source=cache, with resourceVersion and staleness).
+- Secret values are never returned unless the server was started with --allow-secret-values; generated values
+  stay in the cluster.
+- Deletes ask the user to confirm when the client supports it; otherwise they need force=true.
+"""
+
+
+def all_toolsets() -> list[ToolSpec]:
+    return [*custom_resources.TOOLS]
+
+
+def build_server(settings: Settings) -> MCPServer[AppState]:
+    """The MCPServer with its lifespan and the tools this configuration allows."""
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        kube = KubeClient(settings)
+        state = AppState(settings=settings, kube=kube, discovery=Discovery(kube))
+        try:
+            yield state
+        finally:
+            with anyio.CancelScope(shield=True):
+                await kube.aclose()
+
+    server: MCPServer[AppState] = MCPServer(
+        "mcp-k8s",
+        title="Kubernetes (mcp-k8s)",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level="WARNING",
+    )
+    for tool in select(all_toolsets(), settings):
+        server.add_tool(tool.fn, name=tool.name, title=tool.title, annotations=tool.annotations)
+    return server
+
+
+async def run_server(settings: Settings, environ: Mapping[str, str]) -> None:
+    """Serve until the transport closes. With --sandbox, a local control plane runs for the server's lifetime."""
+    if settings.sandbox:
+        log.info("starting the local control plane (etcd + kube-apiserver on loopback)")
+        async with sandbox.start_control_plane(environ) as plane:
+            log.info("local control plane ready", url=plane.url, kubeconfig=str(plane.admin_kubeconfig))
+            local = settings.model_copy(
+                update={"kubeconfig": plane.admin_kubeconfig, "context": None, "sandbox": False}
+            )
+            await _serve(local)
+        return
+    await _serve(settings)
+
+
+async def _serve(settings: Settings) -> None:
+    server = build_server(settings)
+    if settings.transport == "http":
+        log.info("serving MCP over streamable HTTP", host=settings.host, port=settings.port)
+        await server.run_streamable_http_async(host=settings.host, port=settings.port)
+    else:
+        await server.run_stdio_async()

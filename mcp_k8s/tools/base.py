@@ -1,0 +1,221 @@
+"""What every tool shares: the app state, tool specs as plain data, the error boundary, parameter types, confirmation.
+
+Toolsets are lists of `ToolSpec` so one filter (`select`) applies read-only mode centrally, and one wrapper
+(`boundary`) turns every expected failure into a `ToolError` carrying our one-sentence message: in mcp 2.x only
+`ToolError` text reaches the model; anything else is a crash the model sees as a bare "Error executing tool".
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+import anyio
+from mcp.server.mcpserver import Context, Elicit
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from mcp_k8s import errors
+from mcp_k8s.kube.client import KubeClient
+from mcp_k8s.kube.discovery import Discovery, ResourceType
+from mcp_k8s.kube.namespaces import resolve_namespace
+from mcp_k8s.logging import get_logger, scrub
+from mcp_k8s.settings import Settings
+
+if TYPE_CHECKING:
+    from mcp_k8s.cache.manager import CacheManager
+
+log = get_logger("mcp_k8s.tools")
+
+
+@dataclass
+class AppState:
+    """Built once by the server lifespan and handed to every tool through the MCP context."""
+
+    settings: Settings
+    kube: KubeClient
+    discovery: Discovery
+    cache: CacheManager | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def namespace(self, requested: str | None) -> str:
+        return await resolve_namespace(self.kube, self.settings, requested)
+
+    async def resource_type(self, plural: str, group: str | None, version: str | None) -> ResourceType:
+        return await self.discovery.resolve(plural, group=group or None, version=version or None)
+
+
+Ctx = Context[AppState, Any]
+
+
+def app(ctx: Ctx) -> AppState:
+    state: AppState = ctx.request_context.lifespan_context
+    return state
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolSpec:
+    """A tool as data: the function plus what clients and our own filters need to know about it."""
+
+    fn: Callable[..., Awaitable[Any]]
+    title: str
+    read_only: bool
+    destructive: bool = False
+    idempotent: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    @property
+    def annotations(self) -> ToolAnnotations:
+        # open_world is False: every tool talks to the one cluster this server is configured for, not the internet.
+        return ToolAnnotations(
+            title=self.title,
+            read_only_hint=self.read_only,
+            destructive_hint=self.destructive if not self.read_only else False,
+            idempotent_hint=self.idempotent or self.read_only,
+            open_world_hint=False,
+        )
+
+
+def spec(
+    fn: Callable[..., Awaitable[Any]],
+    *,
+    title: str,
+    read_only: bool,
+    destructive: bool = False,
+    idempotent: bool = False,
+) -> ToolSpec:
+    return ToolSpec(fn=boundary(fn), title=title, read_only=read_only, destructive=destructive, idempotent=idempotent)
+
+
+def select(specs: list[ToolSpec], settings: Settings) -> list[ToolSpec]:
+    """The tools this server registers: in --read-only mode, no tool that writes exists at all."""
+    return [s for s in specs if s.read_only or not settings.read_only]
+
+
+_AUDIT_ARGS = ("plural", "group", "version", "namespace", "name", "patch_type", "dry_run", "verb", "resource")
+
+
+def boundary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Turn our errors into ToolError (scrubbed of secret values); log every call and failure to stderr."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        audit = {k: kwargs[k] for k in _AUDIT_ARGS if kwargs.get(k) is not None}
+        try:
+            result = await fn(*args, **kwargs)
+        except ToolError:
+            raise
+        except errors.K8sError as exc:
+            log.info("tool failed", tool=name, error=type(exc).__name__, status=exc.status, **audit)
+            raise ToolError(scrub(exc.message)) from None
+        except anyio.get_cancelled_exc_class():
+            log.info("tool cancelled", tool=name, **audit)
+            raise
+        except Exception as exc:
+            log.exception("tool crashed", tool=name, **audit)
+            raise ToolError(
+                f"{name} failed unexpectedly ({type(exc).__name__}); the server logged the details and keeps running."
+            ) from None
+        log.info("tool call", tool=name, **audit)
+        return as_result(result)
+
+    return wrapper
+
+
+def as_result(result: Any) -> Any:
+    """A model becomes a CallToolResult with compact JSON (no nulls, no indentation) in both content forms.
+
+    The SDK's default text block is indented JSON with every null field: roughly twice the tokens for the same facts.
+    The output schema still comes from the tool's return annotation, and the SDK validates what we send against it.
+    """
+    if not isinstance(result, BaseModel):
+        return result
+    structured = result.model_dump(mode="json", exclude_none=True)
+    text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+# Parameter types shared by the tools (descriptions are what the model reads).
+Plural = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=253,
+        description="Resource type: plural, singular, kind or short name (widgets, widget, Widget, wg), optionally "
+        "qualified as plural.group",
+    ),
+]
+Group = Annotated[str | None, Field(default=None, max_length=253, description="API group, e.g. example.com (optional)")]
+Version = Annotated[
+    str | None, Field(default=None, max_length=63, description="API version, e.g. v1 (optional: preferred version)")
+]
+Name = Annotated[str, Field(min_length=1, max_length=253, description="Object name")]
+Namespace = Annotated[
+    str | None,
+    Field(
+        default=None,
+        max_length=63,
+        description="Namespace (optional: the server's default namespace; ignored for cluster-scoped types)",
+    ),
+]
+LabelSelector = Annotated[
+    str | None, Field(default=None, max_length=1024, description="Label selector, e.g. app=web,tier in (fe,be)")
+]
+FieldSelector = Annotated[
+    str | None, Field(default=None, max_length=1024, description="Field selector, e.g. metadata.name=foo")
+]
+Limit = Annotated[int, Field(default=50, ge=1, le=500, description="Most items to return in this page")]
+ContinueToken = Annotated[
+    str | None, Field(default=None, max_length=8192, description="continue_token from the previous page")
+]
+DryRun = Annotated[
+    bool, Field(default=False, description="Validate on the server (admission + schema) without persisting")
+]
+Force = Annotated[
+    bool,
+    Field(
+        default=False,
+        description="Confirm a destructive operation when the client cannot ask the user (only if the user asked)",
+    ),
+]
+
+
+def check_name(name: str) -> str:
+    """Object names become URL path segments: refuse what cannot be a Kubernetes name before building a path."""
+    if name in (".", "..") or any(c in name for c in "/\\?#%") or any(ord(c) < 33 or ord(c) == 127 for c in name):
+        raise errors.InvalidInput(
+            f"{name[:80]!r} is not a valid object name; names use lowercase letters, digits, '-' and '.'."
+        )
+    return name
+
+
+class Confirm(BaseModel):
+    """The answer to a confirmation question."""
+
+    confirm: bool = Field(description="true to go ahead")
+
+
+async def ask_confirmation(
+    ctx: Context[Any, Any], question: str, *, force: bool, dry_run: bool
+) -> Elicit[Confirm] | Confirm:
+    """Ask the user through MCP elicitation when the client can; otherwise only an explicit force=true goes ahead."""
+    if force or dry_run:
+        return Confirm(confirm=True)
+    capabilities = ctx.client_capabilities
+    if capabilities is None or capabilities.elicitation is None:
+        return Confirm(confirm=False)
+    return Elicit(question, Confirm)
+
+
+NOT_CONFIRMED_NO_CLIENT = (
+    "Not done: this client cannot ask the user to confirm a destructive operation; call again with force=true only "
+    "if the user explicitly asked for it."
+)

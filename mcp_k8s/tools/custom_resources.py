@@ -1,0 +1,375 @@
+"""Custom-resource tools: list, get, create, patch (merge / json / server-side apply), delete.
+
+Thin by design: validate arguments, resolve the type and namespace, call kube/ (or read the watch cache), shape the
+answer with output.py. Secrets are refused here on purpose: they only travel through the secret tools, which never
+return values unless the operator allowed it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import yaml
+from mcp.server.mcpserver import Resolve
+from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from pydantic import BaseModel, Field
+
+from mcp_k8s import errors, output
+from mcp_k8s.kube import resources
+from mcp_k8s.kube.discovery import ResourceType
+from mcp_k8s.tools.base import (
+    NOT_CONFIRMED_NO_CLIENT,
+    AppState,
+    Confirm,
+    ContinueToken,
+    Ctx,
+    DryRun,
+    FieldSelector,
+    Force,
+    Group,
+    LabelSelector,
+    Limit,
+    Name,
+    Namespace,
+    Plural,
+    ToolSpec,
+    Version,
+    app,
+    ask_confirmation,
+    check_name,
+    spec,
+)
+
+_MAX_BODY_TEXT = 1_000_000
+_SECRET_TYPES = {("", "secrets")}
+
+
+class ResourceList(BaseModel):
+    """A page of objects of one type."""
+
+    resource: str = Field(description="plural.group/version that was listed")
+    kind: str
+    namespace: str | None = Field(
+        default=None, description="Namespace listed; absent = all namespaces or cluster-scoped"
+    )
+    source: Literal["cache", "api"] = Field(description="cache: the live watch cache; api: a direct LIST")
+    resource_version: str | None = None
+    synced: bool | None = None
+    stale_seconds: float | None = None
+    count: int
+    items: list[dict[str, Any]] = Field(description="Summary rows (default) or full objects (view=full)")
+    continue_token: str | None = Field(default=None, description="Pass back to get the next page")
+    truncated: output.Truncation | None = None
+    note: str | None = None
+
+
+class ObjectAnswer(BaseModel):
+    """One object, cleaned of managedFields and the last-applied annotation."""
+
+    resource: str
+    source: Literal["cache", "api"]
+    resource_version: str | None = None
+    stale_seconds: float | None = None
+    object: dict[str, Any]
+    truncated: output.Truncation | None = None
+
+
+class WriteAnswer(BaseModel):
+    """The object as the server stored it (or would have, for a dry run)."""
+
+    action: Literal["created", "patched"]
+    dry_run: bool
+    resource: str
+    name: str
+    namespace: str | None = None
+    resource_version: str | None = None
+    object: dict[str, Any]
+    truncated: output.Truncation | None = None
+
+
+class DeleteAnswer(BaseModel):
+    deleted: bool
+    dry_run: bool
+    resource: str
+    name: str
+    namespace: str | None = None
+    message: str
+
+
+async def _target(
+    state: AppState, plural: str, group: str | None, version: str | None, namespace: str | None
+) -> tuple[ResourceType, str | None]:
+    """Resolve the type, refuse secrets, and resolve the namespace only for namespaced types."""
+    rt = await state.resource_type(plural, group, version)
+    if (rt.group, rt.plural) in _SECRET_TYPES:
+        raise errors.NotAllowed(
+            "Secrets are only handled by the secret tools (list_secrets, get_secret, ...), which never return values "
+            "unless the server allows it; use those."
+        )
+    return rt, (await state.namespace(namespace) if rt.namespaced else None)
+
+
+def _parse_document(value: Any, what: str) -> Any:
+    """Accept JSON/YAML text as well as a structured value: models often send documents as strings."""
+    if not isinstance(value, str):
+        return value
+    if len(value) > _MAX_BODY_TEXT:
+        raise errors.InvalidInput(f"{what} is larger than {_MAX_BODY_TEXT} bytes; send a smaller document.")
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise errors.InvalidInput(f"{what} is not valid JSON or YAML{where}; send an object.") from None
+
+
+def _budgeted_object(obj: dict[str, Any], budget: int) -> tuple[dict[str, Any], output.Truncation | None]:
+    shrunk, cut = output.shrink_object(obj, budget)
+    if not cut:
+        return obj, None
+    return shrunk, output.Truncation(
+        omitted=len(cut),
+        hint=f"Long values were shortened at {', '.join(cut[:5])}; ask for specific parts with fields=[...].",
+    )
+
+
+async def list_custom_resources(
+    ctx: Ctx,
+    plural: Plural,
+    group: Group = None,
+    version: Version = None,
+    namespace: Namespace = None,
+    all_namespaces: Annotated[bool, Field(description="List across all (allowed) namespaces")] = False,
+    label_selector: LabelSelector = None,
+    field_selector: FieldSelector = None,
+    limit: Limit = 50,
+    continue_token: ContinueToken = None,
+    view: Annotated[
+        Literal["summary", "full"], Field(description="summary: name/age/status rows; full: whole objects")
+    ] = "summary",
+) -> ResourceList:
+    """List custom resources of one type, as summaries (name, age, phase, key conditions) or full objects."""
+    state = app(ctx)
+    rt, ns = await _target(state, plural, group, version, None if all_namespaces else namespace)
+    budget = state.settings.output_budget
+    token = output.decode_token(continue_token) if continue_token else {}
+    namespaces: list[str | None]
+    if not rt.namespaced:
+        namespaces = [None]
+    elif all_namespaces:
+        namespaces = list(state.settings.allowed_namespaces) or [None]
+    else:
+        namespaces = [ns]
+    index = int(token.get("i", 0))
+    if not 0 <= index < len(namespaces):
+        raise errors.InvalidInput("continue_token does not match this listing; start again without it.")
+    page = await resources.list_objects(
+        state.kube,
+        rt,
+        namespaces[index],
+        label_selector=label_selector,
+        field_selector=field_selector,
+        limit=limit,
+        continue_token=token.get("c"),
+    )
+    raw_items = page.get("items") or []
+    skip = int(token.get("s", 0))
+    items = [_row(item, view) for item in raw_items[skip:]]
+    envelope = ResourceList(
+        resource=rt.display,
+        kind=rt.kind,
+        namespace=namespaces[index] if len(namespaces) == 1 else None,
+        source="api",
+        resource_version=(page.get("metadata") or {}).get("resourceVersion"),
+        count=0,
+        items=[],
+    )
+    fit = output.fit_items(items, budget, output.size_of(envelope) + 200, measure=output.size_of)
+    server_continue = (page.get("metadata") or {}).get("continue")
+    next_token: str | None = None
+    truncated: output.Truncation | None = None
+    if fit < len(items):
+        next_token = output.encode_token({"i": index, "c": token.get("c"), "s": skip + fit})
+        truncated = output.Truncation(
+            omitted=len(items) - fit,
+            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
+            "label_selector, a smaller limit, or view=summary.",
+        )
+    elif server_continue:
+        next_token = output.encode_token({"i": index, "c": server_continue, "s": 0})
+    elif index + 1 < len(namespaces):
+        next_token = output.encode_token({"i": index + 1, "s": 0})
+    return envelope.model_copy(
+        update={"items": items[:fit], "count": fit, "continue_token": next_token, "truncated": truncated}
+    )
+
+
+def _row(obj: dict[str, Any], view: str) -> dict[str, Any]:
+    if view == "full":
+        return output.strip_object(obj)
+    return output.summarize(obj).model_dump(exclude_none=True, exclude_defaults=True)
+
+
+async def get_custom_resource(
+    ctx: Ctx,
+    plural: Plural,
+    name: Name,
+    group: Group = None,
+    version: Version = None,
+    namespace: Namespace = None,
+    fields: Annotated[
+        list[str] | None,
+        Field(default=None, max_length=50, description="Only these dotted paths, e.g. ['spec', 'status.conditions']"),
+    ] = None,
+) -> ObjectAnswer:
+    """Get one custom resource (managedFields and last-applied annotation removed)."""
+    state = app(ctx)
+    rt, ns = await _target(state, plural, group, version, namespace)
+    obj = output.strip_object(await resources.get_object(state.kube, rt, ns, check_name(name)))
+    if fields:
+        obj = output.project(obj, fields)
+    shown, truncated = _budgeted_object(obj, state.settings.output_budget - 500)
+    return ObjectAnswer(
+        resource=rt.display,
+        source="api",
+        resource_version=(obj.get("metadata") or {}).get("resourceVersion"),
+        object=shown,
+        truncated=truncated,
+    )
+
+
+async def create_custom_resource(
+    ctx: Ctx,
+    plural: Plural,
+    body: Annotated[
+        dict[str, Any] | str,
+        Field(description="The object (JSON object or YAML text); apiVersion, kind and namespace are filled in"),
+    ],
+    group: Group = None,
+    version: Version = None,
+    namespace: Namespace = None,
+    dry_run: DryRun = False,
+) -> WriteAnswer:
+    """Create a custom resource from a JSON object or YAML document."""
+    state = app(ctx)
+    document = _parse_document(body, "body")
+    if not isinstance(document, dict):
+        raise errors.InvalidInput("body must be one object (JSON object or YAML mapping) with at least metadata.name.")
+    rt, ns = await _target(state, plural, group, version, namespace)
+    created = await resources.create_object(state.kube, rt, ns, document, dry_run=dry_run)
+    return _write_answer(state, "created", rt, created, dry_run)
+
+
+def _write_answer(
+    state: AppState, action: Literal["created", "patched"], rt: ResourceType, obj: dict[str, Any], dry_run: bool
+) -> WriteAnswer:
+    meta = obj.get("metadata") or {}
+    shown, truncated = _budgeted_object(output.strip_object(obj), state.settings.output_budget - 500)
+    return WriteAnswer(
+        action=action,
+        dry_run=dry_run,
+        resource=rt.display,
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace"),
+        resource_version=meta.get("resourceVersion"),
+        object=shown,
+        truncated=truncated,
+    )
+
+
+async def patch_custom_resource(
+    ctx: Ctx,
+    plural: Plural,
+    name: Name,
+    patch: Annotated[
+        dict[str, Any] | list[dict[str, Any]] | str,
+        Field(
+            description="merge: a partial object; json: a list of RFC 6902 operations; apply: the fields you manage "
+            "(server-side apply). JSON or YAML text also accepted"
+        ),
+    ],
+    patch_type: Annotated[
+        Literal["merge", "json", "apply"], Field(description="merge (default), json (RFC 6902) or apply (server-side)")
+    ] = "merge",
+    group: Group = None,
+    version: Version = None,
+    namespace: Namespace = None,
+    subresource: Annotated[
+        Literal["status"] | None, Field(description="Patch the status subresource instead of the object")
+    ] = None,
+    force_conflicts: Annotated[
+        bool, Field(description="apply only: take ownership of fields another manager owns")
+    ] = False,
+    dry_run: DryRun = False,
+) -> WriteAnswer:
+    """Patch a custom resource with a merge patch, a JSON patch, or server-side apply (field manager mcp-k8s)."""
+    state = app(ctx)
+    document = _parse_document(patch, "patch")
+    rt, ns = await _target(state, plural, group, version, namespace)
+    if subresource and subresource not in rt.subresources:
+        raise errors.InvalidInput(f"{rt.display} has no {subresource} subresource; patch the object itself.")
+    patched = await resources.patch_object(
+        state.kube,
+        rt,
+        ns,
+        check_name(name),
+        document,
+        patch_type=patch_type,
+        dry_run=dry_run,
+        force=force_conflicts,
+        subresource=subresource,
+    )
+    return _write_answer(state, "patched", rt, patched, dry_run)
+
+
+async def _confirm_delete(
+    ctx: Ctx,
+    plural: str,
+    name: str,
+    namespace: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> Any:
+    where = f" in namespace {namespace}" if namespace else ""
+    return await ask_confirmation(ctx, f"Delete {plural} {name!r}{where}?", force=force, dry_run=dry_run)
+
+
+async def delete_custom_resource(
+    ctx: Ctx,
+    plural: Plural,
+    name: Name,
+    confirmation: Annotated[ElicitationResult[Confirm], Resolve(_confirm_delete)],
+    group: Group = None,
+    version: Version = None,
+    namespace: Namespace = None,
+    dry_run: DryRun = False,
+    force: Force = False,
+) -> DeleteAnswer:
+    """Delete a custom resource. Asks the user to confirm when the client supports it; otherwise needs force=true."""
+    state = app(ctx)
+    rt, ns = await _target(state, plural, group, version, namespace)
+    check_name(name)
+    answer = DeleteAnswer(deleted=False, dry_run=dry_run, resource=rt.display, name=name, namespace=ns, message="")
+    if not (isinstance(confirmation, AcceptedElicitation) and confirmation.data.confirm):
+        capabilities = ctx.client_capabilities
+        if not force and (capabilities is None or capabilities.elicitation is None):
+            raise errors.NotAllowed(NOT_CONFIRMED_NO_CLIENT)
+        return answer.model_copy(update={"message": "The user did not confirm; nothing was deleted."})
+    result = await resources.delete_object(state.kube, rt, ns, name, dry_run=dry_run)
+    pending = (result.get("metadata") or {}).get("finalizers") if result.get("kind") != "Status" else None
+    if dry_run:
+        message = "Dry run: the server accepted the deletion; nothing was deleted."
+    elif pending:
+        message = f"Deletion started; waiting on finalizers {', '.join(pending)} before the object disappears."
+    else:
+        message = "Deleted."
+    return answer.model_copy(update={"deleted": not dry_run, "message": message})
+
+
+TOOLS: list[ToolSpec] = [
+    spec(list_custom_resources, title="List custom resources", read_only=True),
+    spec(get_custom_resource, title="Get a custom resource", read_only=True),
+    spec(create_custom_resource, title="Create a custom resource", read_only=False),
+    spec(patch_custom_resource, title="Patch a custom resource", read_only=False, idempotent=False),
+    spec(delete_custom_resource, title="Delete a custom resource", read_only=False, destructive=True, idempotent=True),
+]
