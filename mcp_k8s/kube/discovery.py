@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import time
+from urllib.parse import quote
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +62,7 @@ class ResourceType:
             base += f"/namespaces/{namespace}"
         base += f"/{self.plural}"
         if name:
-            base += f"/{name}"
+            base += f"/{quote(name, safe='')}"
             if subresource:
                 base += f"/{subresource}"
         return base
@@ -121,7 +122,7 @@ class Discovery:
             for n in t.names():
                 vocabulary.setdefault(n, t)
         close = difflib.get_close_matches(name.lower().split(".", 1)[0], list(vocabulary), n=4, cutoff=0.6)
-        suggestions = sorted({vocabulary[c].qualified for c in close})
+        suggestions = list(dict.fromkeys(vocabulary[c].qualified for c in close))  # closest first
         qualifier = f" in group {group!r}" if group is not None else ""
         if version:
             qualifier += f" at version {version!r}"

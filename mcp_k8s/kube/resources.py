@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from mcp_k8s import errors
-from mcp_k8s.kube.client import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, KubeClient, QueryParams
+from mcp_k8s.kube.client import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, KubeClient
 from mcp_k8s.kube.discovery import ResourceType
 
 PatchType = Literal["merge", "json", "apply"]
@@ -190,12 +190,16 @@ async def delete_object(
     propagation: str = "Background",
     grace_period_seconds: int | None = None,
 ) -> dict[str, Any]:
-    """Delete; returns the object (finalizers pending) or a Status. Background propagation, as kubectl defaults."""
-    query: QueryParams = _dry_run([], dry_run)
+    """Delete; returns the object (finalizers pending) or a Status. Background propagation, as kubectl defaults.
+
+    With a DeleteOptions body the server reads options from the body only, so dryRun goes there, not in the query.
+    """
     body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+    if dry_run:
+        body["dryRun"] = ["All"]
     if grace_period_seconds is not None:
         body["gracePeriodSeconds"] = grace_period_seconds
     result: dict[str, Any] = await kube.request(
-        "DELETE", rt.path(namespace, name), op=operation("delete", rt, namespace, name), query=query, body=body
+        "DELETE", rt.path(namespace, name), op=operation("delete", rt, namespace, name), body=body
     )
     return result

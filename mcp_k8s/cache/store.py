@@ -1,0 +1,768 @@
+"""The per-resource watch-cache store: objects by (namespace, name), resourceVersion, status, change log, fan-out.
+
+No I/O lives here (an import-linter contract): reflectors write through a `Shard`, tools read through the `Store`.
+A store has one shard per reflector: a single cluster-wide shard, or one per namespace when RBAC or the allowed
+namespaces restrict us (then `synced` means every shard has synced, and `status` is the worst shard's).
+
+Semantics borrowed from client-go, because the tools' answers depend on them:
+- `synced` is sticky: true once every shard was filled by a full LIST (client-go `HasSynced`), never reverted.
+- `replace` is atomic: the new dict is built and swapped with no `await` in between, so a reader sees the old
+  state or the new one. Keys missing from a relist become synthetic DELETED changes ("final state unknown"), and
+  a uid change under the same key is a delete followed by an add.
+- Objects are stored without `metadata.managedFields` and the last-applied annotation (half the memory, and
+  nothing a model needs). Stored objects are shared, not copied: callers must treat them as read-only.
+- resourceVersions are compared as integers when both are digits (kube-apiserver RVs are etcd revisions), else
+  only for equality (the API calls them opaque).
+
+Subscribers never slow the reflector: each has a bounded buffer, and one that falls behind is cut off with
+`SubscriptionOverflow` (it must re-read the store) instead of blocking or silently missing events.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from mcp_k8s import errors
+from mcp_k8s.cache.selectors import parse_field_selector, parse_label_selector
+from mcp_k8s.logging import get_logger
+
+__all__ = [
+    "LAST_APPLIED",
+    "Change",
+    "ChangeType",
+    "ChangeWindow",
+    "Key",
+    "Shard",
+    "ShardStats",
+    "Status",
+    "Store",
+    "StoreInfo",
+    "Subscription",
+    "SubscriptionOverflow",
+    "object_key",
+    "rv_at_least",
+    "strip",
+]
+
+log = get_logger(__name__)
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
+Obj = dict[str, Any]
+Listener = Callable[["Change"], None]
+
+DEFAULT_CHANGE_LOG_SIZE = 10_000
+DEFAULT_SUBSCRIBER_BUFFER = 1_000
+
+
+class Status(enum.StrEnum):
+    """How current a store is. Ordered worst-first when shards are combined."""
+
+    NOT_SERVED = "not_served"  # the API no longer serves the type (CRD deleted); the store is empty
+    FORBIDDEN = "forbidden"  # RBAC denies list or watch; data (if any) is kept but stale
+    STARTING = "starting"  # no full LIST yet
+    STALE = "stale"  # synced, but the watch is down and the reflector is retrying
+    LIVE = "live"  # a watch is open; data is current within the watch's latency
+
+
+_STATUS_RANK = {s: i for i, s in enumerate(Status)}
+
+
+class ChangeType(enum.StrEnum):
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change applied to the store. `synthetic` marks changes inferred from a relist, not seen as events.
+
+    `object` is the new state (the last known state for DELETED); it is delivered to subscribers and listeners
+    but not kept in the change log, so the log's memory does not grow with object size.
+    """
+
+    type: ChangeType
+    namespace: str
+    name: str
+    resource_version: str
+    uid: str
+    monotonic: float
+    wall: float
+    synthetic: bool = False
+    object: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def without_object(self) -> Change:
+        return Change(
+            self.type,
+            self.namespace,
+            self.name,
+            self.resource_version,
+            self.uid,
+            self.monotonic,
+            self.wall,
+            self.synthetic,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeWindow:
+    """What `changes_since` found. `complete` is False when the log cannot vouch for the whole window (it started
+    later, or older entries were evicted), so a caller can say "at least these changes" instead of "exactly"."""
+
+    changes: list[Change]
+    complete: bool
+    resource_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreInfo:
+    """The header a tool puts on an answer from the cache."""
+
+    resource: str
+    status: Status
+    synced: bool
+    resource_version: str
+    objects: int
+    stale_seconds: float | None
+    last_error: str | None
+    namespaces: tuple[str, ...] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.resource,
+            "status": self.status.value,
+            "synced": self.synced,
+            "resourceVersion": self.resource_version,
+            "objects": self.objects,
+            "stale_seconds": None if self.stale_seconds is None else round(self.stale_seconds, 3),
+            "last_error": self.last_error,
+            "namespaces": list(self.namespaces) if self.namespaces is not None else None,
+        }
+
+
+@dataclass
+class ShardStats:
+    """Counters a reflector keeps (exported by the daemon, asserted by the fault tests)."""
+
+    lists: Counter[str] = field(default_factory=Counter)  # completed LISTs by reason
+    list_failures: Counter[str] = field(default_factory=Counter)
+    watch_restarts: Counter[str] = field(default_factory=Counter)  # by reason the previous watch ended
+    events: Counter[str] = field(default_factory=Counter)  # by event type, including BOOKMARK
+    last_list_seconds: float | None = None
+    last_list_objects: int = 0
+    last_list_pages: int = 0
+
+
+def rv_at_least(have: str, want: str) -> bool:
+    """True when resourceVersion `have` is at or after `want` (integers for kube-apiserver, else equality)."""
+    if have.isdigit() and want.isdigit():
+        return int(have) >= int(want)
+    return have == want
+
+
+def strip(obj: Obj) -> Obj:
+    """Drop managedFields and the last-applied annotation in place (client-go's TransformFunc idea)."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+        annotations = meta.get("annotations")
+        if annotations and LAST_APPLIED in annotations:
+            del annotations[LAST_APPLIED]
+            if not annotations:
+                del meta["annotations"]
+    return obj
+
+
+def object_key(obj: Mapping[str, Any]) -> Key:
+    meta = obj["metadata"]
+    return (meta.get("namespace") or "", meta["name"])
+
+
+def _rv(obj: Mapping[str, Any]) -> str:
+    return str(obj["metadata"].get("resourceVersion") or "")
+
+
+def _uid(obj: Mapping[str, Any]) -> str:
+    return str(obj["metadata"].get("uid") or "")
+
+
+class SubscriptionOverflow(Exception):
+    """The subscriber fell more than its buffer behind and was cut off; re-read the store and subscribe again."""
+
+
+class Subscription:
+    """A bounded stream of changes for one store (optionally one namespace and/or name). Use as a context manager
+    and iterate with `async for`; iteration ends when the store closes, or raises `SubscriptionOverflow`."""
+
+    def __init__(self, store: Store, namespace: str | None, name: str | None, buffer: int) -> None:
+        self.namespace = namespace
+        self.name = name
+        self.overflowed = False
+        self._store = store
+        send, receive = anyio.create_memory_object_stream[Change](max_buffer_size=buffer)
+        self._send: MemoryObjectSendStream[Change] = send
+        self._receive: MemoryObjectReceiveStream[Change] = receive
+
+    def wants(self, change: Change) -> bool:
+        return (self.namespace is None or change.namespace == self.namespace) and (
+            self.name is None or change.name == self.name
+        )
+
+    def offer(self, change: Change) -> None:
+        """Called by the store; never blocks."""
+        try:
+            self._send.send_nowait(change)
+        except anyio.WouldBlock:
+            self.overflowed = True
+            self._send.close()
+            self._store._unsubscribe(self)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._store._unsubscribe(self)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Change:
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            if self.overflowed:
+                raise SubscriptionOverflow(
+                    f"The subscription to {self._store.resource} fell behind and was cut off; re-read the cache."
+                ) from None
+            raise StopAsyncIteration from None
+
+    def receive_nowait(self) -> Change | None:
+        """The next buffered change, or None (for consumers that batch or debounce)."""
+        try:
+            return self._receive.receive_nowait()
+        except anyio.WouldBlock:
+            return None
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            if self.overflowed:
+                raise SubscriptionOverflow(
+                    f"The subscription to {self._store.resource} fell behind and was cut off; re-read the cache."
+                ) from None
+            raise
+
+    def close(self) -> None:
+        self._store._unsubscribe(self)
+        self._send.close()
+        self._receive.close()
+
+    def _end(self) -> None:
+        """The store is closing: let the consumer drain what is buffered, then stop."""
+        self._send.close()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class Shard:
+    """The part of a store one reflector owns: a cluster-wide view, or one namespace. Only reflectors write here."""
+
+    def __init__(self, store: Store, namespace: str | None) -> None:
+        self.namespace = namespace
+        self.objects: dict[Key, Obj] = {}
+        self.resource_version = ""
+        self.synced = False
+        self.status = Status.STARTING
+        self.last_error: str | None = None
+        self.current_at: float | None = None  # monotonic time the data was last known current
+        self.stats = ShardStats()
+        self.log_start_rv: str | None = None  # the change log covers this shard from here on
+        self.log_start_time: float | None = None
+        self._store = store
+        self._waiters: list[tuple[str, anyio.Event]] = []
+
+    # --- writes (the reflector) -------------------------------------------------------------------------------
+
+    def replace(self, items: Iterable[Obj], resource_version: str, *, reason: str = "relist") -> int:
+        """Swap in the result of a full LIST; emit synthetic changes for what differs from the old state.
+
+        Synchronous from build to swap, so no reader can see half of it. The first fill is not a change (the log
+        starts there); later fills diff against what the watch had built.
+        """
+        store = self._store
+        now, wall = store._clock(), store._wall()
+        new: dict[Key, Obj] = {}
+        for obj in items:
+            strip(obj)
+            meta = obj["metadata"]
+            new[(meta.get("namespace") or "", meta["name"])] = obj
+        changes: list[Change] = []
+        if self.log_start_rv is not None:
+            old = self.objects
+            for key, obj in new.items():
+                prev = old.get(key)
+                if prev is None:
+                    changes.append(store._change(ChangeType.ADDED, key, obj, now, wall, synthetic=True))
+                elif _uid(prev) != _uid(obj):
+                    changes.append(
+                        store._change(ChangeType.DELETED, key, prev, now, wall, synthetic=True, rv=resource_version)
+                    )
+                    changes.append(store._change(ChangeType.ADDED, key, obj, now, wall, synthetic=True))
+                elif _rv(prev) != _rv(obj):
+                    changes.append(store._change(ChangeType.MODIFIED, key, obj, now, wall, synthetic=True))
+            for key, prev in old.items():
+                if key not in new:
+                    changes.append(
+                        store._change(ChangeType.DELETED, key, prev, now, wall, synthetic=True, rv=resource_version)
+                    )
+        else:
+            self.log_start_rv, self.log_start_time = resource_version, now
+        self.objects = new  # the swap
+        self.stats.lists[reason] += 1
+        self.stats.last_list_objects = len(new)
+        first_sync = not self.synced
+        self.synced = True
+        if self.status is not Status.FORBIDDEN:  # FORBIDDEN clears only when a watch is allowed again
+            self._set_status(Status.LIVE, None)
+        self._advance(resource_version, now)
+        store._publish(changes)
+        if first_sync:
+            store._shard_synced()
+        return len(new)
+
+    def apply(self, event_type: str, obj: Obj) -> None:
+        """Apply one ADDED/MODIFIED/DELETED watch event (the caller has validated its shape)."""
+        store = self._store
+        now, wall = store._clock(), store._wall()
+        strip(obj)
+        meta = obj["metadata"]
+        key = (meta.get("namespace") or "", meta["name"])
+        self.stats.events[event_type] += 1
+        if event_type == "DELETED":
+            self.objects.pop(key, None)
+            changes = [store._change(ChangeType.DELETED, key, obj, now, wall)]
+        else:
+            prev = self.objects.get(key)
+            self.objects[key] = obj
+            if prev is None:
+                changes = [store._change(ChangeType.ADDED, key, obj, now, wall)]
+            elif _uid(prev) != _uid(obj):
+                changes = [
+                    store._change(ChangeType.DELETED, key, prev, now, wall, synthetic=True, rv=_rv(obj)),
+                    store._change(ChangeType.ADDED, key, obj, now, wall),
+                ]
+            else:
+                changes = [store._change(ChangeType.MODIFIED, key, obj, now, wall)]
+        self._advance(_rv(obj), now)
+        store._publish(changes)
+
+    def bookmark(self, resource_version: str) -> None:
+        """A BOOKMARK moves the resourceVersion forward without a change."""
+        self.stats.events["BOOKMARK"] += 1
+        self._advance(resource_version, self._store._clock())
+
+    def mark_live(self) -> None:
+        """A watch stream is open (HTTP 200)."""
+        self.current_at = self._store._clock()
+        self._set_status(Status.LIVE, None)
+
+    def mark_stale(self, error: str) -> None:
+        """The watch or list failed and the reflector is retrying; keep serving the data, with its age.
+
+        Before the first sync this stays STARTING (with the reason); an emptied NOT_SERVED shard stays so."""
+        if self.status is Status.NOT_SERVED:
+            self.last_error = error
+        else:
+            self._set_status(Status.STALE if self.synced else Status.STARTING, error)
+
+    def mark_forbidden(self, error: str) -> None:
+        self._set_status(Status.FORBIDDEN, error)
+
+    def mark_not_served(self, error: str) -> None:
+        """The type is gone (404): empty the shard with synthetic deletes, so subscribers and waiters see it."""
+        store = self._store
+        now, wall = store._clock(), store._wall()
+        old, self.objects = self.objects, {}
+        changes = [
+            store._change(ChangeType.DELETED, key, prev, now, wall, synthetic=True, rv=self.resource_version)
+            for key, prev in old.items()
+        ]
+        self._set_status(Status.NOT_SERVED, error)
+        store._publish(changes)
+
+    # --- internals --------------------------------------------------------------------------------------------
+
+    def _set_status(self, status: Status, error: str | None) -> None:
+        if status is not self.status:
+            log.info(
+                "watch cache status",
+                resource=self._store.resource,
+                namespace=self.namespace,
+                status=status.value,
+                previous=self.status.value,
+                error=error,
+            )
+        self.status = status
+        self.last_error = error
+
+    def _advance(self, resource_version: str, now: float) -> None:
+        if resource_version:
+            self.resource_version = resource_version
+        self.current_at = now
+        if self._waiters:
+            keep = []
+            for want, event in self._waiters:
+                if rv_at_least(self.resource_version, want):
+                    event.set()
+                else:
+                    keep.append((want, event))
+            self._waiters = keep
+
+    async def _wait_rv(self, want: str) -> None:
+        if rv_at_least(self.resource_version, want):
+            return
+        event = anyio.Event()
+        entry = (want, event)
+        self._waiters.append(entry)
+        try:
+            await event.wait()
+        finally:
+            with suppress(ValueError):
+                self._waiters.remove(entry)
+
+
+class Store:
+    """All cached objects of one resource type, read by the tools. See the module docstring for the contract."""
+
+    def __init__(
+        self,
+        resource: str,
+        *,
+        namespaces: Sequence[str] | None = None,
+        change_log_size: int = DEFAULT_CHANGE_LOG_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.resource = resource
+        self.namespaces: tuple[str, ...] | None = tuple(dict.fromkeys(namespaces)) if namespaces is not None else None
+        self._clock = clock
+        self._wall = wall_clock
+        if self.namespaces is None:
+            self._shards: dict[str | None, Shard] = {None: Shard(self, None)}
+        else:
+            if not self.namespaces:
+                raise ValueError("a namespace-scoped store needs at least one namespace")
+            self._shards = {ns: Shard(self, ns) for ns in self.namespaces}
+        self._log: deque[Change] = deque(maxlen=max(1, change_log_size))
+        self._evicted_rv: str | None = None
+        self._evicted_time = -math.inf
+        self._listeners: list[Listener] = []
+        self._subscriptions: list[Subscription] = []
+        self._synced_event: anyio.Event | None = None
+        self._closed = False
+
+    # --- shards -----------------------------------------------------------------------------------------------
+
+    @property
+    def shards(self) -> list[Shard]:
+        return list(self._shards.values())
+
+    def shard(self, namespace: str | None) -> Shard:
+        """The shard a reflector for `namespace` writes to (None: the cluster-wide shard)."""
+        return self._shards[namespace]
+
+    def covers(self, namespace: str | None) -> bool:
+        """Whether this store holds `namespace` (None: whether it holds every namespace)."""
+        if self.namespaces is None:
+            return True
+        return namespace is not None and namespace in self._shards
+
+    def _shards_for(self, namespace: str | None) -> list[Shard]:
+        if self.namespaces is None or namespace is None:
+            return list(self._shards.values())
+        found = self._shards.get(namespace)
+        return [found] if found is not None else []
+
+    # --- state ------------------------------------------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        """Every shard has been filled by a full LIST at least once (sticky)."""
+        return all(s.synced for s in self._shards.values())
+
+    @property
+    def status(self) -> Status:
+        return min((s.status for s in self._shards.values()), key=_STATUS_RANK.__getitem__)
+
+    @property
+    def resource_version(self) -> str:
+        """The RV up to which every shard is complete (the smallest shard RV)."""
+        rvs = [s.resource_version for s in self._shards.values()]
+        if len(rvs) == 1:
+            return rvs[0]
+        if all(rv.isdigit() for rv in rvs):
+            return min(rvs, key=int)
+        return next((rv for rv in rvs if not rv), rvs[0])
+
+    @property
+    def last_error(self) -> str | None:
+        worst = min(self._shards.values(), key=lambda s: _STATUS_RANK[s.status])
+        return worst.last_error or next((s.last_error for s in self._shards.values() if s.last_error), None)
+
+    @property
+    def stale_seconds(self) -> float | None:
+        """0 while live; else seconds since the data was last known current; None before the first sync."""
+        if not self.synced:
+            return None
+        if self.status is Status.LIVE:
+            return 0.0
+        oldest = min((s.current_at for s in self._shards.values() if s.current_at is not None), default=None)
+        return None if oldest is None else max(0.0, self._clock() - oldest)
+
+    def info(self) -> StoreInfo:
+        return StoreInfo(
+            resource=self.resource,
+            status=self.status,
+            synced=self.synced,
+            resource_version=self.resource_version,
+            objects=len(self),
+            stale_seconds=self.stale_seconds,
+            last_error=self.last_error,
+            namespaces=self.namespaces,
+        )
+
+    def stats(self) -> ShardStats:
+        """Counters summed over shards."""
+        total = ShardStats()
+        for s in self._shards.values():
+            total.lists.update(s.stats.lists)
+            total.list_failures.update(s.stats.list_failures)
+            total.watch_restarts.update(s.stats.watch_restarts)
+            total.events.update(s.stats.events)
+            total.last_list_objects += s.stats.last_list_objects
+            total.last_list_pages += s.stats.last_list_pages
+        return total
+
+    # --- reads ------------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return sum(len(s.objects) for s in self._shards.values())
+
+    def get(self, name: str, namespace: str | None = None) -> Obj | None:
+        """One object (shared; do not mutate), or None. `namespace` is ignored for cluster-scoped objects' key ""."""
+        key = (namespace or "", name)
+        for shard in self._shards_for(namespace):
+            found = shard.objects.get(key)
+            if found is not None:
+                return found
+        return None
+
+    def list(
+        self,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[Obj]:
+        """Objects sorted by (namespace, name), filtered like the API would; bad selectors raise InvalidInput."""
+        labels = parse_label_selector(label_selector)
+        fields = parse_field_selector(field_selector)
+        pinned_ns = fields.value_of("metadata.namespace")
+        if namespace is not None and pinned_ns is not None and pinned_ns != namespace:
+            return []
+        namespace = namespace if namespace is not None else pinned_ns
+        pinned_name = fields.value_of("metadata.name")
+        out: list[tuple[Key, Obj]] = []
+        for shard in self._shards_for(namespace):
+            if pinned_name is not None and namespace is not None:
+                found = shard.objects.get((namespace, pinned_name))
+                candidates: Iterable[tuple[Key, Obj]] = [((namespace, pinned_name), found)] if found else []
+            else:
+                candidates = shard.objects.items()
+            for key, obj in candidates:
+                if namespace is not None and key[0] != namespace:
+                    continue
+                if labels.requirements and not labels.matches_object(obj):
+                    continue
+                if fields.terms and not fields.matches_object(obj):
+                    continue
+                out.append((key, obj))
+        out.sort(key=lambda item: item[0])
+        return [obj for _, obj in out]
+
+    def snapshot(self) -> dict[Key, str]:
+        """{(namespace, name): resourceVersion} for every object: what the consistency checks compare."""
+        return {key: _rv(obj) for s in self._shards.values() for key, obj in s.objects.items()}
+
+    # --- change log -------------------------------------------------------------------------------------------
+
+    def changes_since(
+        self,
+        resource_version: str | None = None,
+        seconds: float | None = None,
+        namespace: str | None = None,
+    ) -> ChangeWindow:
+        """Changes after `resource_version` and/or within the last `seconds`, oldest first.
+
+        With neither, everything the log holds. `complete` tells whether the log covers the whole window.
+        """
+        if seconds is not None and seconds < 0:
+            raise errors.InvalidInput("seconds must be zero or positive.")
+        if resource_version is not None and not resource_version.strip():
+            resource_version = None
+        shards = self._shards_for(namespace)
+        started = bool(shards) and all(s.log_start_rv is not None for s in shards)
+        complete = started
+        entries: list[Change] = list(self._log)
+        if resource_version is not None:
+            if resource_version.isdigit():
+                want = int(resource_version)
+                entries = [c for c in entries if not c.resource_version.isdigit() or int(c.resource_version) > want]
+                for s in shards:
+                    start = s.log_start_rv or ""
+                    if start.isdigit() and int(start) > want:
+                        complete = False
+                if self._evicted_rv is not None and self._evicted_rv.isdigit() and int(self._evicted_rv) > want:
+                    complete = False
+            else:
+                positions = [i for i, c in enumerate(entries) if c.resource_version == resource_version]
+                if positions:
+                    entries = entries[positions[-1] + 1 :]
+                else:
+                    complete = False
+        if seconds is not None:
+            cutoff = self._clock() - seconds
+            entries = [c for c in entries if c.monotonic >= cutoff]
+            if self._evicted_time >= cutoff or any(
+                s.log_start_time is None or s.log_start_time > cutoff for s in shards
+            ):
+                complete = False
+        if resource_version is None and seconds is None and self._evicted_rv is not None:
+            complete = False
+        if namespace is not None:
+            entries = [c for c in entries if c.namespace == namespace]
+        return ChangeWindow(changes=entries, complete=complete, resource_version=self.resource_version)
+
+    # --- waiting ----------------------------------------------------------------------------------------------
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:
+        """Wait until every shard has synced; False if `timeout` passes first."""
+        if self.synced:
+            return True
+        if self._synced_event is None:
+            self._synced_event = anyio.Event()
+        event = self._synced_event
+        with anyio.move_on_after(timeout):
+            await event.wait()
+        return self.synced
+
+    async def wait_for_resource_version(
+        self, resource_version: str, *, namespace: str | None = None, timeout: float | None = None
+    ) -> bool:
+        """Wait until the store has applied `resource_version` (or later): read-after-write for the tools.
+
+        With `namespace` on a per-namespace store, only that namespace's shard must catch up (others may be idle).
+        False on timeout, or when the store does not cover `namespace`.
+        """
+        shards = self._shards_for(namespace)
+        if not shards:
+            return False
+        with anyio.move_on_after(timeout):
+            for shard in shards:
+                await shard._wait_rv(resource_version)
+            return True
+        return False
+
+    # --- fan-out ----------------------------------------------------------------------------------------------
+
+    def subscribe(
+        self, *, namespace: str | None = None, name: str | None = None, buffer: int = DEFAULT_SUBSCRIBER_BUFFER
+    ) -> Subscription:
+        """A bounded stream of future changes (use `with store.subscribe(...) as sub: async for c in sub`)."""
+        sub = Subscription(self, namespace, name, buffer)
+        if self._closed:
+            sub._end()
+        else:
+            self._subscriptions.append(sub)
+        return sub
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(change)` synchronously as each change is applied; it must be quick and must not raise.
+        Returns a function that removes it."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            with suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return remove
+
+    def close(self) -> None:
+        """End every subscription (after they drain) and wake sync waiters; the manager calls this at shutdown."""
+        self._closed = True
+        for sub in list(self._subscriptions):
+            sub._end()
+        self._subscriptions.clear()
+        if self._synced_event is not None:
+            self._synced_event.set()
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        with suppress(ValueError):
+            self._subscriptions.remove(sub)
+
+    # --- internals --------------------------------------------------------------------------------------------
+
+    def _change(
+        self,
+        change_type: ChangeType,
+        key: Key,
+        obj: Obj,
+        now: float,
+        wall: float,
+        *,
+        synthetic: bool = False,
+        rv: str | None = None,
+    ) -> Change:
+        return Change(
+            change_type, key[0], key[1], rv if rv is not None else _rv(obj), _uid(obj), now, wall, synthetic, obj
+        )
+
+    def _publish(self, changes: builtins.list[Change]) -> None:
+        if not changes:
+            return
+        logbook = self._log
+        for change in changes:
+            if len(logbook) == logbook.maxlen:
+                evicted = logbook[0]
+                self._evicted_rv, self._evicted_time = evicted.resource_version, evicted.monotonic
+            logbook.append(change.without_object())
+        for listener in list(self._listeners):
+            for change in changes:
+                try:
+                    listener(change)
+                except Exception:
+                    log.exception("watch cache listener failed", resource=self.resource)
+        if self._subscriptions:
+            for sub in list(self._subscriptions):
+                for change in changes:
+                    if sub.wants(change):
+                        sub.offer(change)
+                        if sub.overflowed:
+                            break
+
+    def _shard_synced(self) -> None:
+        if self.synced and self._synced_event is not None:
+            self._synced_event.set()
+
+    def __iter__(self) -> Iterator[Obj]:
+        for shard in self._shards.values():
+            yield from shard.objects.values()

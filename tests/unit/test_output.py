@@ -1,0 +1,77 @@
+"""Answer shaping: stripping, summaries, budgets, projections, continue tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcp_k8s import errors, output
+
+OBJ = {
+    "apiVersion": "example.com/v1",
+    "kind": "Widget",
+    "metadata": {
+        "name": "w1",
+        "namespace": "ns",
+        "resourceVersion": "42",
+        "creationTimestamp": "2020-01-01T00:00:00Z",
+        "managedFields": [{"manager": "kubectl"}] * 20,
+        "annotations": {output.LAST_APPLIED: '{"big": "copy"}', "keep": "me"},
+    },
+    "spec": {"size": 3},
+    "status": {
+        "phase": "Running",
+        "conditions": [
+            {"type": "Ready", "status": "False", "reason": "Broken", "message": "disk full"},
+            {"type": "Synced", "status": "True", "reason": "Ok", "message": "all fine"},
+        ],
+    },
+}
+
+
+def test_strip_removes_noise_keeps_the_rest() -> None:
+    stripped = output.strip_object(OBJ)
+    assert "managedFields" not in stripped["metadata"]
+    assert stripped["metadata"]["annotations"] == {"keep": "me"}
+    assert "managedFields" in OBJ["metadata"]  # the input is not mutated
+
+
+def test_summary_keeps_messages_only_when_unhealthy() -> None:
+    s = output.summarize(OBJ)
+    assert s.name == "w1"
+    assert s.phase == "Running"
+    assert s.age is not None
+    assert s.age.endswith("d")
+    ready, synced = s.conditions
+    assert ready.message == "disk full"
+    assert synced.message is None
+
+
+def test_fit_items_respects_budget_and_always_progresses() -> None:
+    items = [{"n": "x" * 100}] * 50
+    fit = output.fit_items(items, 1_000, 100, measure=output.size_of)
+    assert 0 < fit < 50
+    assert output.size_of(items[:fit]) + 100 <= 1_000
+    assert output.fit_items([{"n": "x" * 5000}], 1_000, 100, measure=output.size_of) == 1
+
+
+def test_shrink_object_reports_cut_paths() -> None:
+    big = {"spec": {"blob": "z" * 50_000, "list": list(range(5000))}, "metadata": {"name": "a"}}
+    shrunk, cut = output.shrink_object(big, 5_000)
+    assert output.size_of(shrunk) <= 5_000
+    assert "spec.blob" in cut
+    assert shrunk["metadata"]["name"] == "a"
+
+
+def test_project_selects_paths() -> None:
+    projected = output.project(OBJ, ["spec", "status.phase", "missing.path"])
+    assert projected["spec"] == {"size": 3}
+    assert projected["status"] == {"phase": "Running"}
+    assert projected["metadata"] == {"name": "w1", "namespace": "ns"}
+
+
+def test_tokens_round_trip_and_reject_garbage() -> None:
+    token = output.encode_token({"c": "abc", "s": 3})
+    assert output.decode_token(token) == {"c": "abc", "s": 3}
+    for bad in ("not-a-token", "W10=", "%%%"):
+        with pytest.raises(errors.InvalidInput):
+            output.decode_token(bad)
