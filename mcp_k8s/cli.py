@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from contextlib import suppress
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -176,10 +177,8 @@ def watch(**flags: Any) -> None:
     mlog.configure(fmt=settings.log_format, level=settings.log_level)
     from mcp_k8s.daemon import run_daemon
 
-    try:
+    with suppress(KeyboardInterrupt):
         anyio.run(run_daemon, settings)
-    except KeyboardInterrupt:
-        pass
 
 
 @main.command()

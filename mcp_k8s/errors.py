@@ -177,7 +177,8 @@ def from_status(
         causes = _causes(status)
         fields = "; ".join(causes) if causes else api_message or "the request was malformed"
         return Invalid(
-            f"The API server rejected {op.verb} {op.target()} as invalid: {_short(fields)}. Fix those fields and retry.",
+            f"The API server rejected {op.verb} {op.target()} as invalid: {_short(fields)}. "
+            "Fix those fields and retry.",
             status=code,
             reason=reason,
         )

@@ -23,7 +23,7 @@ _MIN_REDACTABLE = 4  # shorter values would redact ordinary words; secrets we ha
 
 
 class _SecretRegistry:
-    """Values the process has seen as secret data. Append-only; bounded so a long-lived server cannot grow it forever."""
+    """Values the process has seen as secret data. Append-only, and bounded so a long-lived server cannot grow it."""
 
     def __init__(self, limit: int = 100_000) -> None:
         self._values: set[str] = set()

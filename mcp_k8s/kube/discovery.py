@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import difflib
 import time
-from urllib.parse import quote
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 

@@ -163,7 +163,7 @@ async def patch_object(
     force: bool = False,
     subresource: str | None = None,
 ) -> dict[str, Any]:
-    """Merge patch, JSON patch, or server-side apply (field manager `mcp-k8s`; `force` takes over conflicting fields)."""
+    """Merge patch, JSON patch, or server-side apply (field manager `mcp-k8s`; `force` takes conflicting fields)."""
     validate_patch(patch_type, patch)
     body = prepare_body(rt, patch, namespace, name) if patch_type == "apply" else patch
     query: list[tuple[str, str | int | bool]] = [("fieldManager", FIELD_MANAGER)]

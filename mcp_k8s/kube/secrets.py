@@ -18,6 +18,7 @@ import math
 import re
 import secrets
 import string
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -118,8 +119,7 @@ def custom_alphabet(characters: str, where: str = "characters") -> str:
         raise errors.InvalidInput(
             f"{where}: the custom alphabet has {len(characters)} characters; the most is {MAX_ALPHABET}."
         )
-    seen: set[str] = set()
-    duplicates = sorted({c for c in characters if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
+    duplicates = sorted(c for c, n in Counter(characters).items() if n > 1)
     if duplicates:
         raise errors.InvalidInput(
             f"{where}: the custom alphabet repeats {''.join(duplicates)!r}; list each character once so every "
@@ -417,7 +417,7 @@ async def create_secret(
     *,
     data: Any = None,
     generate: Iterable[GenerateSpec | str] | None = None,
-    type: str | None = None,
+    secret_type: str | None = None,
     labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
     immutable: bool = False,
@@ -441,7 +441,7 @@ async def create_secret(
         metadata["annotations"] = dict(annotations)
     body: dict[str, Any] = {
         "metadata": metadata,
-        "type": type or "Opaque",
+        "type": secret_type or "Opaque",
         "data": {k: b64(v) for k, v in values.items()},
     }
     if immutable:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import yaml
-from mcp.server.mcpserver import Resolve
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output

@@ -14,7 +14,6 @@ from mcp import Client
 
 from mcp_k8s.server import build_server
 from mcp_k8s.settings import Settings
-
 from tests.cluster import TestCluster
 from tests.kube import (
     MakeUser,
