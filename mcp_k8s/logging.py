@@ -85,11 +85,25 @@ def _final_scrub(_logger: Any, _method: str, event: Any) -> Any:
     return _registry.scrub(event) if isinstance(event, str) else event
 
 
+class _CurrentStderr:
+    """Writes to whatever sys.stderr is at the time (test runners swap it); never to stdout."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(*, fmt: str = "console", level: str = "info", stream: TextIO | None = None) -> None:
     """Configure structlog and stdlib logging once, writing to stderr (or `stream`, for tests)."""
-    out = stream or sys.stderr
+    out: Any = stream or _CurrentStderr()
+    # Plain tracebacks only: the rich formatter prints every frame's locals, which would put tool arguments (secret
+    # values included) on stderr.
     renderer: Any = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

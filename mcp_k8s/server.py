@@ -9,17 +9,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, InputRequiredResult
+from pydantic import ValidationError
 
 from mcp_k8s import __version__, sandbox
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery
 from mcp_k8s.logging import get_logger
 from mcp_k8s.settings import Settings
-from mcp_k8s.tools import custom_resources
-from mcp_k8s.tools.base import AppState, ToolSpec, select
+from mcp_k8s.tools import cluster, core, custom_resources, secrets
+from mcp_k8s.tools.base import AppState, ToolSpec, describe_argument_errors, select
 
 log = get_logger(__name__)
 
@@ -35,7 +40,22 @@ mcp-k8s manages Kubernetes custom resources and secrets and reads pods, logs, ev
 
 
 def all_toolsets() -> list[ToolSpec]:
-    return [*custom_resources.TOOLS]
+    return [*custom_resources.TOOLS, *secrets.TOOLS, *core.TOOLS, *cluster.TOOLS]
+
+
+class KubernetesMCPServer(MCPServer[AppState]):
+    """MCPServer whose argument-validation errors are one readable sentence without the rejected values."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                message = describe_argument_errors(exc.__cause__)
+                raise ToolError(f"Error executing tool {name}: {message}") from exc.__cause__
+            raise
 
 
 def build_server(settings: Settings) -> MCPServer[AppState]:
@@ -51,7 +71,7 @@ def build_server(settings: Settings) -> MCPServer[AppState]:
             with anyio.CancelScope(shield=True):
                 await kube.aclose()
 
-    server: MCPServer[AppState] = MCPServer(
+    server = KubernetesMCPServer(
         "mcp-k8s",
         title="Kubernetes (mcp-k8s)",
         version=__version__,

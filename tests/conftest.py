@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mcp_k8s import logging as mlog
 from tests.cluster import TestCluster, start_session_cluster
 
 ROOT = Path(__file__).resolve().parent
@@ -30,6 +31,7 @@ def _wants_cluster(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    mlog.configure(level="debug")  # the product's own logging setup: stderr, plain tracebacks, redaction
     # Never let a test reach the developer's own cluster or an in-cluster service account.
     for name in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
         os.environ.pop(name, None)

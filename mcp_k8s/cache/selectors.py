@@ -145,16 +145,16 @@ def parse_label_selector(text: str | None) -> LabelSelector:
         return token is not None and token not in ("==", "!=") and token[0] not in _SPECIAL
 
     while True:
-        token = take()
-        if token == "!":
+        tok = take()
+        if tok == "!":
             key = take()
             if not is_ident(key):
                 raise _bad(source, f"'!' must be followed by a label key, not {key!r}")
             reqs.append(_Requirement(_check_key(source, key), "!exists"))
-        elif not is_ident(token):
-            raise _bad(source, f"expected a label key, found {token!r}")
+        elif not is_ident(tok):
+            raise _bad(source, f"expected a label key, found {tok!r}")
         else:
-            key = _check_key(source, token)
+            key = _check_key(source, tok)
             op = peek()
             if op is None or op == ",":
                 reqs.append(_Requirement(key, "exists"))

@@ -111,7 +111,7 @@ class PodRow(BaseModel):
     """One pod as a person debugging it wants to see it first."""
 
     name: str
-    namespace: str
+    namespace: str | None = None
     phase: str
     ready: str = Field(description="ready containers / containers, e.g. 1/2")
     restarts: int
@@ -157,17 +157,19 @@ def _container_problem(cs: Mapping[str, Any], prefix: str = "") -> str | None:
     name = f"{prefix}{cs.get('name', '?')}"
     state = cs.get("state") or {}
     last = (cs.get("lastState") or {}).get("terminated") or {}
-    if waiting := state.get("waiting"):
+    if "waiting" in state:
+        waiting = state["waiting"] or {}
         text = f"{name}: {waiting.get('reason') or 'Waiting'}"
         if waiting.get("message"):
             text += f" ({waiting['message']})"
         if last:
             text += f", last exit {last.get('exitCode', '?')} ({last.get('reason') or 'terminated'})"
         return text
-    if terminated := state.get("terminated"):
+    if "terminated" in state:
+        terminated = state["terminated"] or {}
         text = f"{name}: {terminated.get('reason') or 'Terminated'} (exit {terminated.get('exitCode', '?')})"
         return text + (f": {terminated['message']}" if terminated.get("message") else "")
-    if state.get("running"):
+    if "running" in state:
         return f"{name}: running but not ready (readiness probe failing or not yet passed)"
     return f"{name}: no state reported yet"
 
@@ -216,7 +218,7 @@ def _init_problem(cs: Mapping[str, Any]) -> str | None:
     terminated = (cs.get("state") or {}).get("terminated") or {}
     if terminated and terminated.get("exitCode") == 0:
         return None
-    if (cs.get("state") or {}).get("running") and cs.get("started"):
+    if "running" in (cs.get("state") or {}) and cs.get("started"):
         return None  # a sidecar (restartPolicy Always) init container that is up
     return _container_problem({**cs, "ready": False}, prefix="init:")
 
@@ -427,6 +429,7 @@ class EventRow(BaseModel):
 
 
 class EventList(BaseModel):
+    namespace: str | None = Field(default=None, description="Namespace read; absent = all namespaces")
     items: list[EventRow]
     involved: str | None = Field(default=None, description="The object (or kind) the events were filtered for")
     scanned: int = Field(description="Raw events read before folding repeats")
@@ -544,13 +547,15 @@ async def list_events(
     uid: str | None = None,
     event_type: str | None = None,
     limit: int = 50,
+    widen_cluster_scoped: bool = True,
 ) -> EventList:
     """Events for one involved object (any kind, custom resources included: `plural` may be a kind, plural, singular
     or short name) or for a whole namespace (`plural=None`); `namespace=None` reads all namespaces.
 
     core/v1 is the one read path: it serves events written through events.k8s.io/v1 too (same storage), and its
     field selectors cover involvedObject.*. Events about a cluster-scoped object are read across namespaces, since
-    their writers put them in `default` or their own namespace. The kind can be shared by two groups, so rows are
+    their writers put them in `default` or their own namespace (`widen_cluster_scoped=False` keeps to `namespace`,
+    for a server limited to some namespaces). The kind can be shared by two groups, so rows are
     also checked against the resolved type's group.
     """
     if name and not plural:
@@ -559,7 +564,7 @@ async def list_events(
     selectors: list[str] = []
     if plural:
         rt = await discovery.resolve(plural, group=group, version=version)
-        if not rt.namespaced:
+        if not rt.namespaced and widen_cluster_scoped:
             namespace = None
         selectors.append(involved_selector(rt, name, namespace, uid))
     if event_type:
@@ -590,7 +595,9 @@ async def list_events(
     involved = None
     if rt is not None:
         involved = f"{rt.kind}/{name}" if name else f"{rt.kind} ({rt.qualified})"
-    return EventList(items=rows, involved=involved, scanned=len(events), omitted=omitted, complete=complete)
+    return EventList(
+        namespace=namespace, items=rows, involved=involved, scanned=len(events), omitted=omitted, complete=complete
+    )
 
 
 # --- services --------------------------------------------------------------------------------------------------------
@@ -598,7 +605,7 @@ async def list_events(
 
 class ServiceRow(BaseModel):
     name: str
-    namespace: str
+    namespace: str | None = None
     type: str
     cluster_ip: str | None = None
     external: list[str] = Field(default_factory=list, description="External IPs, load-balancer ingress, or name")

@@ -34,6 +34,8 @@ from mcp_k8s.settings import Settings
 
 SECRETS = ResourceType(group="", version="v1", plural="secrets", kind="Secret", singular="secret", namespaced=True)
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# Which keys hold server-generated values: those are never revealed, even on a server that allows reading values.
+GENERATED_KEYS = "mcp-k8s.io/generated-keys"
 
 MAX_KEY_LENGTH = 253
 MIN_GENERATED_LENGTH = 8
@@ -44,7 +46,7 @@ MAX_SECRET_BYTES = 1024 * 1024  # the API server's limit on the sum of a Secret'
 MAX_KEYS_PER_CALL = 256
 
 # Kubernetes' IsConfigMapKey: [-._a-zA-Z0-9]+, at most 253 characters, not "." or "..", not starting with "..".
-_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 AlphabetName = Literal["alphanumeric", "hex", "base64url", "printable", "numeric", "custom"]
 ALPHABETS: dict[str, str] = {
@@ -64,7 +66,7 @@ def validate_key(key: Any) -> str:
     shown = repr(key[:80])
     if len(key) > MAX_KEY_LENGTH:
         raise errors.InvalidInput(f"Secret key {shown}… is longer than {MAX_KEY_LENGTH} characters; shorten it.")
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise errors.InvalidInput(f"Secret key {shown} is not valid; keys use only letters, digits, '-', '_' and '.'.")
     if key in (".", "..") or key.startswith(".."):
         raise errors.InvalidInput(f"Secret key {shown} is not valid; a key must not be '.', '..' or start with '..'.")
@@ -225,43 +227,70 @@ def parse_data(raw: Any) -> dict[str, str]:
     return out
 
 
-def _plan_generation(generate: Iterable[GenerateSpec | str] | None) -> list[tuple[str, int, str, str]]:
-    """(key, length, alphabet name, alphabet characters) for each key to generate, validated up front."""
-    plan: list[tuple[str, int, str, str]] = []
-    for item in generate or ():
-        spec_ = GenerateSpec(key=item) if isinstance(item, str) else item
-        validate_key(spec_.key)
-        name, chars = spec_.resolve_alphabet()
-        plan.append((spec_.key, spec_.length, name, chars))
-    keys = [p[0] for p in plan]
-    if len(keys) > MAX_KEYS_PER_CALL:
-        raise errors.InvalidInput(f"generate has {len(keys)} keys; the most per call is {MAX_KEYS_PER_CALL}.")
-    repeated = sorted({k for k in keys if keys.count(k) > 1})
-    if repeated:
-        raise errors.InvalidInput(f"generate lists {', '.join(map(repr, repeated))} more than once; list each once.")
-    return plan
+@dataclass(frozen=True)
+class _Planned:
+    key: str
+    length: int
+    alphabet: str
+    characters: str
 
 
-def _generate(plan: list[tuple[str, int, str, str]]) -> tuple[dict[str, str], list[GeneratedKey]]:
-    values: dict[str, str] = {}
-    described: list[GeneratedKey] = []
-    for key, length, name, chars in plan:
-        values[key] = generate_value(length, chars)
-        described.append(GeneratedKey(key=key, length=length, alphabet=name, entropy_bits=entropy_bits(length, chars)))
-    register_values(values.values())
-    return values, described
+@dataclass(frozen=True)
+class Change:
+    """A validated set of changes to a Secret's data, checked before any request; generation happens at write time
+    so a refused call never creates a value."""
 
+    given: dict[str, str] = field(repr=False)
+    planned: tuple[_Planned, ...] = ()
+    remove: tuple[str, ...] = ()
 
-def _check_overlap(data: Mapping[str, str], plan: list[tuple[str, int, str, str]], remove: Iterable[str]) -> None:
-    generated = {p[0] for p in plan}
-    both = sorted(set(data) & generated)
-    if both:
-        raise errors.InvalidInput(
-            f"{', '.join(map(repr, both))} appear in both data and generate; give each key one source."
-        )
-    clash = sorted((set(data) | generated) & set(remove))
-    if clash:
-        raise errors.InvalidInput(f"{', '.join(map(repr, clash))} are both set and removed; pick one.")
+    @classmethod
+    def parse(
+        cls, data: Any = None, generate: Iterable[GenerateSpec | str] | None = None, remove: Iterable[str] = ()
+    ) -> Change:
+        given = parse_data(data)
+        planned: list[_Planned] = []
+        for item in generate or ():
+            wanted = GenerateSpec(key=item) if isinstance(item, str) else item
+            validate_key(wanted.key)
+            name, chars = wanted.resolve_alphabet()
+            planned.append(_Planned(wanted.key, wanted.length, name, chars))
+        keys = [p.key for p in planned]
+        if len(keys) > MAX_KEYS_PER_CALL:
+            raise errors.InvalidInput(f"generate has {len(keys)} keys; the most per call is {MAX_KEYS_PER_CALL}.")
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise errors.InvalidInput(
+                f"generate lists {', '.join(map(repr, repeated))} more than once; list each key once."
+            )
+        removing = sorted({validate_key(k) for k in remove})
+        both = sorted(set(given) & set(keys))
+        if both:
+            raise errors.InvalidInput(
+                f"{', '.join(map(repr, both))} appear in both data and generate; give each key one source."
+            )
+        clash = sorted((set(given) | set(keys)) & set(removing))
+        if clash:
+            raise errors.InvalidInput(f"{', '.join(map(repr, clash))} are both set and removed; pick one.")
+        return cls(given=given, planned=tuple(planned), remove=tuple(removing))
+
+    @property
+    def sets_data(self) -> bool:
+        return bool(self.given or self.planned)
+
+    def generate(self) -> tuple[dict[str, str], list[GeneratedKey]]:
+        """Draw the planned values (registered before they are returned) and describe them without the values."""
+        values: dict[str, str] = {}
+        described: list[GeneratedKey] = []
+        for p in self.planned:
+            values[p.key] = generate_value(p.length, p.characters)
+            described.append(
+                GeneratedKey(
+                    key=p.key, length=p.length, alphabet=p.alphabet, entropy_bits=entropy_bits(p.length, p.characters)
+                )
+            )
+        register_values(values.values())
+        return values, described
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -316,8 +345,13 @@ def redacted_view(obj: Mapping[str, Any]) -> SecretView:
 
 @dataclass(frozen=True)
 class RevealedValues:
-    text: dict[str, str]
+    text: dict[str, str] = field(default_factory=dict)
     base64: dict[str, str] = field(default_factory=dict)  # values that are not UTF-8 text
+    withheld: list[str] = field(default_factory=list)  # generated by the server: never revealed
+
+
+def generated_keys(annotations: Mapping[str, str]) -> set[str]:
+    return {k for k in (annotations.get(GENERATED_KEYS) or "").split(",") if k}
 
 
 @dataclass(frozen=True)
@@ -328,7 +362,10 @@ class StoredSecret:
     _data: dict[str, str] = field(repr=False)
 
     def reveal(self, settings: Settings, keys: Iterable[str] | None = None) -> RevealedValues:
-        """Decoded values, only when the server runs with --allow-secret-values (checked here, not by the caller)."""
+        """Decoded values, only when the server runs with --allow-secret-values (checked here, not by the caller).
+
+        Values the server generated stay withheld even then: they were never meant to reach a model.
+        """
         if not settings.allow_secret_values:
             raise errors.NotAllowed(
                 "Secret values are withheld by server policy; the operator must start mcp-k8s with "
@@ -341,15 +378,18 @@ class StoredSecret:
                 f"Secret {self.view.name!r} has no key {', '.join(map(repr, missing))}; its keys are "
                 f"{', '.join(sorted(self._data)) or 'none'}."
             )
-        text: dict[str, str] = {}
-        binary: dict[str, str] = {}
+        generated = generated_keys(self.view.annotations)
+        out = RevealedValues()
         for key in wanted:
             encoded = self._data[key]
+            if key in generated:
+                out.withheld.append(key)
+                continue
             try:
-                text[key] = base64.b64decode(encoded, validate=True).decode()
+                out.text[key] = base64.b64decode(encoded, validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
-                binary[key] = encoded
-        return RevealedValues(text=text, base64=binary)
+                out.base64[key] = encoded
+        return out
 
 
 def _stored(obj: Mapping[str, Any]) -> StoredSecret:
@@ -414,9 +454,8 @@ async def create_secret(
     kube: KubeClient,
     namespace: str,
     name: str,
+    change: Change,
     *,
-    data: Any = None,
-    generate: Iterable[GenerateSpec | str] | None = None,
     secret_type: str | None = None,
     labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
@@ -424,11 +463,8 @@ async def create_secret(
     dry_run: bool = False,
 ) -> WriteResult:
     """Create a Secret from plain values and/or server-generated ones; values travel base64-encoded in `data`."""
-    given = parse_data(data)
-    plan = _plan_generation(generate)
-    _check_overlap(given, plan, ())
-    generated, described = _generate(plan)
-    values = {**given, **generated}
+    generated, described = change.generate()
+    values = {**change.given, **generated}
     total = sum(len(v.encode()) for v in values.values())
     if total > MAX_SECRET_BYTES:
         raise errors.InvalidInput(
@@ -437,8 +473,10 @@ async def create_secret(
     metadata: dict[str, Any] = {"name": name}
     if labels:
         metadata["labels"] = dict(labels)
-    if annotations:
-        metadata["annotations"] = dict(annotations)
+    if annotations or described:
+        metadata["annotations"] = dict(annotations or {})
+    if described:
+        metadata["annotations"][GENERATED_KEYS] = ",".join(sorted(g.key for g in described))
     body: dict[str, Any] = {
         "metadata": metadata,
         "type": secret_type or "Opaque",
@@ -446,7 +484,15 @@ async def create_secret(
     }
     if immutable:
         body["immutable"] = True
-    created = await resources.create_object(kube, SECRETS, namespace, body, dry_run=dry_run)
+    try:
+        created = await resources.create_object(kube, SECRETS, namespace, body, dry_run=dry_run)
+    except errors.AlreadyExists as exc:
+        raise errors.AlreadyExists(
+            f'Secret "{name}" already exists in namespace "{namespace}"; change it with update_secret, or choose '
+            "another name.",
+            status=exc.status,
+            reason=exc.reason,
+        ) from None
     return WriteResult(stored=_stored(created), generated=described, added=sorted(values))
 
 
@@ -454,41 +500,42 @@ async def update_secret(
     kube: KubeClient,
     namespace: str,
     name: str,
+    change: Change,
     *,
-    data: Any = None,
-    generate: Iterable[GenerateSpec | str] | None = None,
-    remove: Iterable[str] | None = None,
     labels: Mapping[str, str] | None = None,
     dry_run: bool = False,
 ) -> WriteResult:
     """Set, replace and remove keys with a JSON merge patch that names only those keys, so a concurrent change to
     any other key survives (a read-modify-write replace would silently undo it)."""
-    given = parse_data(data)
-    plan = _plan_generation(generate)
-    removing = sorted({validate_key(k) for k in remove or ()})
-    _check_overlap(given, plan, removing)
-    if not (given or plan or removing or labels):
+    if not (change.sets_data or change.remove or labels):
         raise errors.InvalidInput("Nothing to update; give data, generate, remove_keys or labels.")
     current = await read_secret(kube, namespace, name)
     existing = {k.key for k in current.view.keys}
-    if current.view.immutable and (given or plan or removing):
+    if current.view.immutable and (change.sets_data or change.remove):
         raise errors.Invalid(
             f'Secret "{name}" in namespace "{namespace}" is immutable, so its data cannot change; create a new '
             "secret (or delete and recreate this one) instead."
         )
-    generated, described = _generate(plan)
-    values = {**given, **generated}
+    present = [k for k in change.remove if k in existing]
+    absent = [k for k in change.remove if k not in existing]
+    if not (change.sets_data or present or labels):
+        return WriteResult(stored=current, generated=[], not_present=absent)
+    generated, described = change.generate()
+    values = {**change.given, **generated}
     patch_data: dict[str, str | None] = {k: b64(v) for k, v in values.items()}
-    present = [k for k in removing if k in existing]
-    for key in present:
-        patch_data[key] = None
+    patch_data.update(dict.fromkeys(present))
     patch: dict[str, Any] = {}
     if patch_data:
         patch["data"] = patch_data
+    metadata: dict[str, Any] = {}
     if labels:
-        patch["metadata"] = {"labels": dict(labels)}
-    if not patch:  # only removals of keys that are already gone
-        return WriteResult(stored=current, generated=[], not_present=removing)
+        metadata["labels"] = dict(labels)
+    was_generated = generated_keys(current.view.annotations)
+    now_generated = (was_generated - set(values) - set(present)) | set(generated)
+    if now_generated != was_generated:
+        metadata["annotations"] = {GENERATED_KEYS: ",".join(sorted(now_generated)) or None}
+    if metadata:
+        patch["metadata"] = metadata
     patched = await resources.patch_object(kube, SECRETS, namespace, name, patch, patch_type="merge", dry_run=dry_run)
     return WriteResult(
         stored=_stored(patched),
@@ -496,7 +543,7 @@ async def update_secret(
         added=sorted(k for k in values if k not in existing),
         replaced=sorted(k for k in values if k in existing),
         removed=present,
-        not_present=[k for k in removing if k not in existing],
+        not_present=absent,
     )
 
 

@@ -17,7 +17,7 @@ import anyio
 from mcp.server.mcpserver import Context, Elicit
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from mcp_k8s import errors
 from mcp_k8s.kube.client import KubeClient
@@ -128,6 +128,20 @@ def boundary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]
         return as_result(result)
 
     return wrapper
+
+
+def describe_argument_errors(exc: ValidationError) -> str:
+    """One sentence naming each bad argument and what it should be, never the value that was sent.
+
+    Pydantic's own text spans lines, links to its docs and echoes `input_value`, which could be a secret the model
+    put in the wrong field.
+    """
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False)[:6]:
+        where = ".".join(str(part) for part in err["loc"]) or "arguments"
+        problems.append(f"{where}: {err['msg']}")
+    more = f" (and {exc.error_count() - 6} more)" if exc.error_count() > 6 else ""
+    return f"Invalid arguments: {'; '.join(problems)}{more}. Fix them (see the tool's input schema) and call again."
 
 
 def as_result(result: Any) -> Any:

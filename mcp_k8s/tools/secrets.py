@@ -1,0 +1,389 @@
+"""Secret tools: list, get, create, update, delete, with values kept out of every answer by construction.
+
+Answers are built from kube/secrets.py's redacted views (keys, decoded sizes, type, metadata), never from raw objects.
+Values come back only from `get_secret(include_values=true)` on a server started with --allow-secret-values; values
+the server generates are stored in the cluster and never returned, whatever the policy. Values the model sends are
+registered for log and error scrubbing while the arguments are still being validated.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from mcp.server.mcpserver import Resolve
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+
+from mcp_k8s import errors, output
+from mcp_k8s.kube import secrets
+from mcp_k8s.kube.secrets import GeneratedKey, GenerateSpec, SecretView
+from mcp_k8s.tools.base import (
+    NOT_CONFIRMED_NO_CLIENT,
+    Confirm,
+    ContinueToken,
+    Ctx,
+    DryRun,
+    FieldSelector,
+    Force,
+    LabelSelector,
+    Limit,
+    Name,
+    Namespace,
+    ToolSpec,
+    app,
+    ask_confirmation,
+    check_name,
+    spec,
+)
+
+_MAX_KEYS_IN_ROW = 50
+WITHHELD_BY_POLICY = (
+    "Values are withheld by server policy (mcp-k8s was not started with --allow-secret-values); keys and decoded "
+    "sizes are shown."
+)
+NOT_REQUESTED = "Values not included; pass include_values=true to read them."
+
+# `Any` on purpose: a malformed `data` must not fail argument validation, whose message would echo the values.
+# parse_data checks the shape and names offending keys only; the validator registers the values before anything else.
+SecretData = Annotated[
+    Any,
+    BeforeValidator(secrets.register_given),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "null"}],
+            "description": "Key → plain-text value (not base64; the server encodes). Keys use letters, digits, "
+            "'-', '_' and '.'",
+        }
+    ),
+]
+Generate = Annotated[
+    list[GenerateSpec | str] | None,
+    Field(
+        default=None,
+        max_length=secrets.MAX_KEYS_PER_CALL,
+        description="Keys whose values the server generates with a CSPRNG and stores without returning them: a key "
+        "name (32 alphanumeric characters) or {key, length, alphabet, characters}",
+    ),
+]
+Labels = Annotated[dict[str, str] | None, Field(default=None, description="Labels to set")]
+
+
+class SecretRow(BaseModel):
+    """One secret in a listing: names only, never values."""
+
+    name: str
+    namespace: str | None = None
+    type: str
+    keys: list[str]
+    more_keys: int | None = Field(default=None, description="Keys not shown in this row (see get_secret)")
+    immutable: bool | None = None
+    age: str | None = None
+
+
+class SecretList(BaseModel):
+    namespace: str | None = Field(default=None, description="Namespace listed; absent = all (allowed) namespaces")
+    count: int
+    items: list[SecretRow]
+    continue_token: str | None = Field(default=None, description="Pass back to get the next page")
+    truncated: output.Truncation | None = None
+
+
+class SecretDetails(SecretView):
+    """One secret: keys with sizes, type and metadata; values only where the server's policy allows."""
+
+    age: str | None = None
+    values: dict[str, str] | None = Field(
+        default=None, description="Decoded values (include_values=true on a server run with --allow-secret-values)"
+    )
+    values_base64: dict[str, str] | None = Field(default=None, description="Values that are not UTF-8 text, base64")
+    truncated: output.Truncation | None = None
+    note: str | None = None
+
+
+class SecretWriteAnswer(SecretView):
+    """The secret as stored (or as it would be, for a dry run), with what changed; values are never included."""
+
+    action: Literal["created", "updated"]
+    dry_run: bool
+    generated: list[GeneratedKey] | None = Field(
+        default=None, description="Keys whose values the server generated and stored (values are never returned)"
+    )
+    added: list[str] | None = None
+    replaced: list[str] | None = None
+    removed: list[str] | None = None
+    not_present: list[str] | None = Field(default=None, description="Keys asked to be removed that did not exist")
+    truncated: output.Truncation | None = None
+    note: str | None = None
+
+
+class SecretDeleteAnswer(BaseModel):
+    deleted: bool
+    dry_run: bool
+    name: str
+    namespace: str
+    message: str
+
+
+def _or_none(items: list[Any]) -> list[Any] | None:
+    return items or None
+
+
+def _row(view: SecretView, with_namespace: bool) -> SecretRow:
+    keys = [k.key for k in view.keys]
+    return SecretRow(
+        name=view.name,
+        namespace=view.namespace if with_namespace else None,
+        type=view.type,
+        keys=keys[:_MAX_KEYS_IN_ROW],
+        more_keys=len(keys) - _MAX_KEYS_IN_ROW if len(keys) > _MAX_KEYS_IN_ROW else None,
+        immutable=True if view.immutable else None,
+        age=output.age(view.created),
+    )
+
+
+def _fit_keys(view: SecretView, budget: int) -> tuple[SecretView, output.Truncation | None]:
+    """A secret with thousands of keys still gets an answer inside the budget, with the cut stated."""
+    if output.size_of(view) <= budget:
+        return view, None
+    bare = view.model_copy(update={"keys": []})
+    fit = output.fit_items(view.keys, budget, output.size_of(bare), measure=output.size_of)
+    return view.model_copy(update={"keys": view.keys[:fit]}), output.Truncation(
+        omitted=len(view.keys) - fit, hint="Too many keys for the answer budget; the first ones are shown, sorted."
+    )
+
+
+async def list_secrets(
+    ctx: Ctx,
+    namespace: Namespace = None,
+    all_namespaces: Annotated[bool, Field(description="List across all (allowed) namespaces")] = False,
+    label_selector: LabelSelector = None,
+    field_selector: FieldSelector = None,
+    limit: Limit = 50,
+    continue_token: ContinueToken = None,
+) -> SecretList:
+    """List secrets: names, types and keys, never values (field_selector can match type=kubernetes.io/tls)."""
+    state = app(ctx)
+    namespaces: list[str | None]
+    if all_namespaces:
+        namespaces = list(state.settings.allowed_namespaces) or [None]
+    else:
+        namespaces = [await state.namespace(namespace)]
+    token = output.decode_token(continue_token) if continue_token else {}
+    index = int(token.get("i", 0))
+    if not 0 <= index < len(namespaces):
+        raise errors.InvalidInput("continue_token does not match this listing; start again without it.")
+    page = await secrets.list_secrets(
+        state.kube,
+        namespaces[index],
+        label_selector=label_selector,
+        field_selector=field_selector,
+        limit=limit,
+        continue_token=token.get("c"),
+    )
+    skip = int(token.get("s", 0))
+    rows = [_row(view, all_namespaces) for view in page.items[skip:]]
+    envelope = SecretList(namespace=None if all_namespaces else namespaces[index], count=0, items=[])
+    fit = output.fit_items(rows, state.settings.output_budget, output.size_of(envelope) + 200, measure=output.size_of)
+    next_token: str | None = None
+    truncated: output.Truncation | None = None
+    if fit < len(rows):
+        next_token = output.encode_token({"i": index, "c": token.get("c"), "s": skip + fit})
+        truncated = output.Truncation(
+            omitted=len(rows) - fit,
+            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
+            "label_selector or a smaller limit.",
+        )
+    elif page.continue_token:
+        next_token = output.encode_token({"i": index, "c": page.continue_token, "s": 0})
+    elif index + 1 < len(namespaces):
+        next_token = output.encode_token({"i": index + 1, "s": 0})
+    return envelope.model_copy(
+        update={"items": rows[:fit], "count": fit, "continue_token": next_token, "truncated": truncated}
+    )
+
+
+async def get_secret(
+    ctx: Ctx,
+    name: Name,
+    namespace: Namespace = None,
+    include_values: Annotated[
+        bool, Field(description="Return decoded values too (only on a server started with --allow-secret-values)")
+    ] = False,
+    keys: Annotated[
+        list[str] | None,
+        Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL, description="With include_values: only these keys"),
+    ] = None,
+) -> SecretDetails:
+    """Get one secret: keys with decoded sizes, type, labels, annotations; values only where server policy allows."""
+    state = app(ctx)
+    ns = await state.namespace(namespace)
+    stored = await secrets.read_secret(state.kube, ns, check_name(name))
+    budget = state.settings.output_budget - 500
+    view, truncated = _fit_keys(stored.view, budget)
+    details = SecretDetails(**dict(view), age=output.age(view.created))
+    if not state.settings.allow_secret_values:
+        return details.model_copy(update={"truncated": truncated, "note": WITHHELD_BY_POLICY})
+    if not include_values:
+        return details.model_copy(update={"truncated": truncated, "note": NOT_REQUESTED})
+    revealed = stored.reveal(state.settings, keys)
+    values: dict[str, str] = {}
+    binary: dict[str, str] = {}
+    left_out: list[str] = []
+    used = output.size_of(details) + 200
+    for target, source in ((values, revealed.text), (binary, revealed.base64)):
+        for key, value in source.items():
+            cost = output.size_of({key: value})
+            if used + cost > budget:
+                left_out.append(key)
+                continue
+            target[key] = value
+            used += cost
+    if left_out:
+        truncated = output.Truncation(
+            omitted=len(left_out),
+            hint=f"Values of {', '.join(left_out[:10])} did not fit the answer budget; ask for fewer with keys=[...].",
+        )
+    note: str | None = None
+    if revealed.withheld:
+        note = (
+            f"Values of {', '.join(revealed.withheld)} were generated by the server and are never returned; they "
+            "stay in the cluster (reference them by key)."
+        )
+    return details.model_copy(
+        update={"values": values or None, "values_base64": binary or None, "truncated": truncated, "note": note}
+    )
+
+
+def _write_answer(
+    state_budget: int, action: Literal["created", "updated"], result: secrets.WriteResult, dry_run: bool
+) -> SecretWriteAnswer:
+    view, truncated = _fit_keys(result.stored.view, state_budget - 1_000)
+    note = None
+    if result.generated:
+        done = "would be generated" if dry_run else "were generated and stored in the cluster"
+        note = (
+            f"Values for {', '.join(g.key for g in result.generated)} {done}; they are never returned. Reference "
+            "them by key (e.g. secretKeyRef)."
+        )
+    elif dry_run:
+        note = "Dry run: the server validated the change; nothing was stored."
+    return SecretWriteAnswer(
+        **dict(view),
+        action=action,
+        dry_run=dry_run,
+        generated=_or_none(result.generated),
+        added=_or_none(result.added),
+        replaced=_or_none(result.replaced),
+        removed=_or_none(result.removed),
+        not_present=_or_none(result.not_present),
+        truncated=truncated,
+        note=note,
+    )
+
+
+async def create_secret(
+    ctx: Ctx,
+    name: Name,
+    data: SecretData = None,
+    generate: Generate = None,
+    type: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=253,
+            description="Secret type: Opaque, kubernetes.io/tls, kubernetes.io/basic-auth, "
+            "kubernetes.io/dockerconfigjson, ...",
+        ),
+    ] = "Opaque",
+    labels: Labels = None,
+    annotations: Annotated[dict[str, str] | None, Field(default=None, description="Annotations to set")] = None,
+    immutable: Annotated[bool, Field(description="Make the data unchangeable once created")] = False,
+    namespace: Namespace = None,
+    dry_run: DryRun = False,
+) -> SecretWriteAnswer:
+    """Create a secret from plain values and/or keys whose values the server generates (never returned)."""
+    check_name(name)
+    change = secrets.Change.parse(data, generate)
+    state = app(ctx)
+    ns = await state.namespace(namespace)
+    result = await secrets.create_secret(
+        state.kube,
+        ns,
+        name,
+        change,
+        secret_type=type,
+        labels=labels,
+        annotations=annotations,
+        immutable=immutable,
+        dry_run=dry_run,
+    )
+    return _write_answer(state.settings.output_budget, "created", result, dry_run)
+
+
+async def update_secret(
+    ctx: Ctx,
+    name: Name,
+    data: SecretData = None,
+    generate: Generate = None,
+    remove_keys: Annotated[
+        list[str] | None, Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL, description="Keys to delete")
+    ] = None,
+    labels: Labels = None,
+    namespace: Namespace = None,
+    dry_run: DryRun = False,
+) -> SecretWriteAnswer:
+    """Set or replace keys (given or generated) and remove keys; other keys, even ones changed meanwhile, survive."""
+    check_name(name)
+    change = secrets.Change.parse(data, generate, remove_keys or ())
+    state = app(ctx)
+    ns = await state.namespace(namespace)
+    result = await secrets.update_secret(
+        state.kube,
+        ns,
+        name,
+        change,
+        labels=labels,
+        dry_run=dry_run,
+    )
+    return _write_answer(state.settings.output_budget, "updated", result, dry_run)
+
+
+async def _confirm_delete(
+    ctx: Ctx, name: str, namespace: str | None = None, force: bool = False, dry_run: bool = False
+) -> Any:
+    where = f" in namespace {namespace}" if namespace else ""
+    return await ask_confirmation(ctx, f"Delete secret {name!r}{where}?", force=force, dry_run=dry_run)
+
+
+async def delete_secret(
+    ctx: Ctx,
+    name: Name,
+    confirmation: Annotated[ElicitationResult[Confirm], Resolve(_confirm_delete)],
+    namespace: Namespace = None,
+    dry_run: DryRun = False,
+    force: Force = False,
+) -> SecretDeleteAnswer:
+    """Delete a secret. Asks the user to confirm when the client supports it; otherwise needs force=true."""
+    state = app(ctx)
+    ns = await state.namespace(namespace)
+    check_name(name)
+    answer = SecretDeleteAnswer(deleted=False, dry_run=dry_run, name=name, namespace=ns, message="")
+    if not (isinstance(confirmation, AcceptedElicitation) and confirmation.data.confirm):
+        capabilities = ctx.client_capabilities
+        if not force and (capabilities is None or capabilities.elicitation is None):
+            raise errors.NotAllowed(NOT_CONFIRMED_NO_CLIENT)
+        return answer.model_copy(update={"message": "The user did not confirm; nothing was deleted."})
+    await secrets.delete_secret(state.kube, ns, name, dry_run=dry_run)
+    if dry_run:
+        return answer.model_copy(update={"message": "Dry run: the server accepted the deletion; nothing was deleted."})
+    return answer.model_copy(update={"deleted": True, "message": "Deleted."})
+
+
+TOOLS: list[ToolSpec] = [
+    spec(list_secrets, title="List secrets (names, types, keys)", read_only=True),
+    spec(get_secret, title="Get a secret (keys and sizes)", read_only=True),
+    spec(create_secret, title="Create a secret", read_only=False),
+    # Replacing or removing a key loses the old value for good: destructive. Generated values differ per call.
+    spec(update_secret, title="Update a secret's keys", read_only=False, destructive=True),
+    spec(delete_secret, title="Delete a secret", read_only=False, destructive=True, idempotent=True),
+]
