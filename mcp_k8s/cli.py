@@ -190,9 +190,9 @@ def watch(**flags: Any) -> None:
 def rbac(service_account: str, service_account_namespace: str, **flags: Any) -> None:
     """Print least-privilege RBAC YAML (Roles/ClusterRoles and bindings) for the given flags."""
     settings = _settings(**flags)
-    from mcp_k8s.server import rbac_manifest
+    from mcp_k8s.rbac import manifest
 
-    click.echo(rbac_manifest(settings, service_account=service_account, namespace=service_account_namespace), nl=False)
+    click.echo(manifest(settings, service_account=service_account, namespace=service_account_namespace), nl=False)
 
 
 @main.command(name="sandbox")
