@@ -21,39 +21,44 @@ from mcp_k8s.settings import Settings, split_csv
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _option(*decls: str, **kwargs: Any) -> Callable[[F], F]:
+    """click.option that shows its MCP_K8S_* twin in --help, so every flag's env variable is documented."""
+    return click.option(*decls, show_envvar=True, **kwargs)
+
+
 def _kube_options(fn: F) -> F:
     """Flags shared by `serve`, `watch` and `rbac`: which cluster, which namespaces, which types to watch."""
     options = [
-        click.option(
+        _option(
             "--kubeconfig",
             envvar="MCP_K8S_KUBECONFIG",
             type=click.Path(dir_okay=False, path_type=Path),
             help="Kubeconfig file to use; wins over in-cluster config. Default: in-cluster, then "
             "KUBECONFIG, then ~/.kube/config.",
         ),
-        click.option("--context", envvar="MCP_K8S_CONTEXT", help="Kubeconfig context to use (default: current)."),
-        click.option(
+        _option("--context", envvar="MCP_K8S_CONTEXT", help="Kubeconfig context to use (default: current)."),
+        _option(
             "--namespace",
             envvar="MCP_K8S_NAMESPACE",
             help="Default namespace for tools called without one (then NAMESPACE, the service-account "
             "namespace, the context's namespace, 'default').",
         ),
-        click.option(
+        _option(
             "--allowed-namespaces",
             envvar="MCP_K8S_ALLOWED_NAMESPACES",
             multiple=True,
             help="Comma-separated namespaces the tools may touch; any other is refused. Default: all.",
         ),
-        click.option(
+        _option(
             "--read-only", envvar="MCP_K8S_READ_ONLY", is_flag=True, help="Register no tool that writes to the cluster."
         ),
-        click.option(
+        _option(
             "--allow-secret-values",
             envvar="MCP_K8S_ALLOW_SECRET_VALUES",
             is_flag=True,
             help="Let get_secret return secret values. Off by default: values never reach the model.",
         ),
-        click.option(
+        _option(
             "--watch",
             "watch",
             envvar="MCP_K8S_WATCH",
@@ -62,7 +67,7 @@ def _kube_options(fn: F) -> F:
             help="Custom resource type to keep in the watch cache from start-up, as plural.group/version "
             "or plural.group (repeatable; env: comma-separated). Other types are cached on first use.",
         ),
-        click.option(
+        _option(
             "--log-format",
             envvar="MCP_K8S_LOG_FORMAT",
             type=click.Choice(["console", "json"]),
@@ -70,7 +75,7 @@ def _kube_options(fn: F) -> F:
             show_default=True,
             help="Log format on stderr.",
         ),
-        click.option(
+        _option(
             "--log-level",
             envvar="MCP_K8S_LOG_LEVEL",
             type=click.Choice(["debug", "info", "warning", "error"]),
@@ -78,7 +83,7 @@ def _kube_options(fn: F) -> F:
             show_default=True,
             help="Log level on stderr.",
         ),
-        click.option(
+        _option(
             "--output-budget",
             envvar="MCP_K8S_OUTPUT_BUDGET",
             type=click.IntRange(2_000, 1_000_000),
@@ -112,7 +117,7 @@ def main() -> None:
 
 @main.command()
 @_kube_options
-@click.option(
+@_option(
     "--transport",
     envvar="MCP_K8S_TRANSPORT",
     type=click.Choice(["stdio", "http"]),
@@ -120,14 +125,14 @@ def main() -> None:
     show_default=True,
     help="stdio for a local MCP client; http serves streamable HTTP on --host/--port.",
 )
-@click.option(
+@_option(
     "--host",
     envvar="MCP_K8S_HOST",
     default="127.0.0.1",
     show_default=True,
     help="Address for --transport http. Keep it on loopback unless something in front authenticates.",
 )
-@click.option(
+@_option(
     "--port",
     envvar="MCP_K8S_PORT",
     type=click.IntRange(1, 65535),
@@ -135,37 +140,45 @@ def main() -> None:
     show_default=True,
     help="Port for --transport http.",
 )
-@click.option(
+@_option(
     "--sandbox",
     "use_sandbox",
     envvar="MCP_K8S_SANDBOX",
     is_flag=True,
     help="Start a local control plane (etcd + kube-apiserver on loopback) and serve against it.",
 )
-def serve(use_sandbox: bool, **flags: Any) -> None:
+@_option(
+    "--build",
+    envvar="MCP_K8S_BUILD",
+    is_flag=True,
+    help="With --sandbox: first build missing control-plane binaries (needs Go; 10-20 min cold, then cached).",
+)
+def serve(use_sandbox: bool, build: bool, **flags: Any) -> None:
     """Run the MCP server (stdio by default). Logs go to stderr; stdout carries only MCP messages."""
     settings = _settings(sandbox=use_sandbox, **flags)
     mlog.configure(fmt=settings.log_format, level=settings.log_level)
     from mcp_k8s.server import run_server
 
     try:
+        if build and use_sandbox:
+            anyio.run(binaries.build_all, dict(os.environ), ("kube-apiserver", "etcd"))
         anyio.run(run_server, settings, dict(os.environ))
     except KeyboardInterrupt:
         pass
-    except (binaries.BinariesMissing, sandbox.SandboxError) as exc:
+    except (binaries.BinariesMissing, sandbox.SandboxError, RuntimeError) as exc:
         sys.exit(f"mcp-k8s serve: {exc}")
 
 
 @main.command()
 @_kube_options
-@click.option(
+@_option(
     "--http",
     "http_address",
     envvar="MCP_K8S_HTTP",
     metavar="HOST:PORT",
     help="Also serve MCP over streamable HTTP at HOST:PORT.",
 )
-@click.option(
+@_option(
     "--health-port",
     envvar="MCP_K8S_HEALTH_PORT",
     type=click.IntRange(0, 65535),
@@ -183,10 +196,8 @@ def watch(**flags: Any) -> None:
 
 @main.command()
 @_kube_options
-@click.option("--service-account", default="mcp-k8s", show_default=True, help="ServiceAccount the rules bind to.")
-@click.option(
-    "--service-account-namespace", default="mcp-k8s", show_default=True, help="Namespace of that ServiceAccount."
-)
+@_option("--service-account", default="mcp-k8s", show_default=True, help="ServiceAccount the rules bind to.")
+@_option("--service-account-namespace", default="mcp-k8s", show_default=True, help="Namespace of that ServiceAccount.")
 def rbac(service_account: str, service_account_namespace: str, **flags: Any) -> None:
     """Print least-privilege RBAC YAML (Roles/ClusterRoles and bindings) for the given flags."""
     settings = _settings(**flags)
@@ -196,12 +207,12 @@ def rbac(service_account: str, service_account_namespace: str, **flags: Any) -> 
 
 
 @main.command(name="sandbox")
-@click.option(
+@_option(
     "--kubeconfig-out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the admin kubeconfig here (default: only inside the sandbox's temp directory).",
 )
-@click.option("--build", is_flag=True, help="Build missing control-plane binaries first (needs Go; 10-20 min cold).")
+@_option("--build", is_flag=True, help="Build missing control-plane binaries first (needs Go; 10-20 min cold).")
 def sandbox_command(kubeconfig_out: Path | None, build: bool) -> None:
     """Run a local control plane (etcd + kube-apiserver on loopback, own PKI, RBAC) until interrupted."""
     mlog.configure()

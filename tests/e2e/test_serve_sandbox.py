@@ -1,0 +1,42 @@
+"""`mcp-k8s serve --sandbox`: one command gives a working server on a private control plane, which it stops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.cluster import TestCluster, _alive
+from tests.integration.custom_resources.test_tools import call
+
+pytestmark = pytest.mark.anyio
+
+
+def _control_plane_pids() -> set[int]:
+    from pathlib import Path
+
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith((b"/etcd", b"/kube-apiserver")) and b"mcp-k8s-sandbox-" in b" ".join(argv):
+                found.add(int(entry.name))
+    return found
+
+
+async def test_serve_with_sandbox(serve_stdio: Any, cluster: TestCluster) -> None:
+    if cluster.external:
+        pytest.skip("needs the local control-plane binaries")
+    before = _control_plane_pids()
+    async with serve_stdio("--sandbox") as (c, served):
+        listed = await call(c, "list_custom_resources", plural="namespaces")
+        names = {i["name"] for i in listed["items"]}
+        assert {"default", "kube-system"} <= names
+        mine = _control_plane_pids() - before
+        assert len(mine) == 2  # its own etcd + kube-apiserver
+    served.protocol_messages()
+    assert "local control plane ready" in served.stderr
+    assert not [pid for pid in mine if _alive(pid)]
