@@ -605,6 +605,7 @@ async def start_kwok(
     """
     kwok_bin = binaries.locate("kwok", environ)
     workdir = Path(tempfile.mkdtemp(prefix="mcp-k8s-kwok-"))
+    started = False
     failed = False
     kwok: Kwok | None = None
     try:
@@ -641,9 +642,10 @@ async def start_kwok(
         # HOME keeps kwok away from ~/.kwok/kwok.yaml; nothing else of the caller's environment is needed.
         await process.start({"PATH": environ.get("PATH", os.defpath), "HOME": str(workdir)})
         await _wait_kwok_ready(kwok, authority.cert_pem)
+        started = True
         yield kwok
     except Exception:
-        failed = True
+        failed = not started  # keep the log of a failed start; a failure in the caller's block is not KWOK's
         raise
     finally:
         if kwok is not None:

@@ -10,7 +10,8 @@ from kubernetes_asyncio import client
 from mcp_k8s import sandbox
 from mcp_k8s.kube import core
 from mcp_k8s.kube.client import KubeClient
-from mcp_k8s.settings import DEFAULT_OUTPUT_BUDGET
+from mcp_k8s.settings import DEFAULT_OUTPUT_BUDGET, Settings
+from tests.integration.conftest import mcp_client
 from tests.integration.core.conftest import create_pods, wait_pods_started
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -20,6 +21,7 @@ PODS = 500
 
 async def test_500_pods_list_sizes(
     kube: KubeClient,
+    settings: Settings,
     admin: client.ApiClient,
     namespace: str,
     kwok_node: str,
@@ -70,5 +72,29 @@ async def test_500_pods_list_sizes(
     # summary is ~30x smaller than the raw list it was made from.
     assert sizes["summary_page_50_bytes"] < DEFAULT_OUTPUT_BUDGET / 2
     assert sizes["summary_500_bytes"] * 10 < sizes["raw_list_bytes"]
+
+    # Through MCP, as a model sees it: every answer within the budget, every pod reachable by continue tokens.
+    answer_sizes: list[int] = []
+    seen: list[str] = []
+    async with mcp_client(settings) as c:
+        default_page = await c.call_tool("list_pods", {"namespace": namespace})
+        token = None
+        while True:
+            args = {"namespace": namespace, "limit": 500, **({"continue_token": token} if token else {})}
+            result = await c.call_tool("list_pods", args)
+            assert not result.is_error
+            assert result.structured_content is not None
+            answer_sizes.append(len(result.content[0].text.encode()))  # type: ignore[union-attr]
+            seen += [r["name"] for r in result.structured_content["items"]]
+            token = result.structured_content.get("continue_token")
+            if not token:
+                break
+    default_size = len(default_page.content[0].text.encode())  # type: ignore[union-attr]
+    record_property("mcp_list_pods_default_limit_bytes", default_size)
+    record_property("mcp_list_pods_limit_500_answer_bytes", answer_sizes)
+    print(f"MCP list_pods: default limit (50) {default_size} bytes; limit=500 answers {answer_sizes} bytes")
+    assert sorted(seen) == sorted(m["metadata"]["name"] for m in manifests)
+    assert max(answer_sizes) <= DEFAULT_OUTPUT_BUDGET
+    assert default_size <= DEFAULT_OUTPUT_BUDGET
 
     await client.CoreV1Api(admin).delete_collection_namespaced_pod(namespace, grace_period_seconds=0)

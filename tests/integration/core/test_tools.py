@@ -38,7 +38,7 @@ async def error(c: Client, tool: str, **args: Any) -> str:
 async def test_core_and_cluster_tools_are_read_only(settings: Settings) -> None:
     async with mcp_client(settings.model_copy(update={"read_only": True})) as c:
         tools = {t.name: t for t in (await c.list_tools()).tools}
-    assert CORE_TOOLS | CLUSTER_TOOLS <= set(tools)
+    assert set(tools) >= CORE_TOOLS | CLUSTER_TOOLS
     for name in CORE_TOOLS | CLUSTER_TOOLS:
         annotations = tools[name].annotations
         assert annotations is not None
@@ -55,8 +55,14 @@ async def test_list_pods(settings: Settings, namespace: str, kwok_node: str, mak
         on_node = await call(c, "list_pods", all_namespaces=True, field_selector=f"spec.nodeName={kwok_node}")
     assert listed["namespace"] == namespace
     rows = {r["name"]: r for r in listed["items"]}
-    assert rows["web-1"] == {"name": "web-1", "phase": "Running", "ready": "1/1", "restarts": 0, "node": kwok_node,
-                             "age": rows["web-1"]["age"]}  # fmt: skip
+    assert rows["web-1"] == {
+        "name": "web-1",
+        "phase": "Running",
+        "ready": "1/1",
+        "restarts": 0,
+        "node": kwok_node,
+        "age": rows["web-1"]["age"],
+    }
     assert rows["worker"]["ready"] == "1/2"
     assert rows["worker"]["reason"].startswith("sidecar: CrashLoopBackOff")
     assert [r["name"] for r in web["items"]] == ["web-1", "web-2"]
@@ -106,8 +112,14 @@ async def test_get_pod_logs(
     assert (
         which == f'Pod "logger" in namespace "{namespace}" has 2 containers: app, sidecar; pass container= one of them.'
     )
-    assert everything == {"pod": "logger", "namespace": namespace, "container": "app", "previous": False,
-                          "text": "booting\nready\nserving /healthz\n", "truncated": False}  # fmt: skip
+    assert everything == {
+        "pod": "logger",
+        "namespace": namespace,
+        "container": "app",
+        "previous": False,
+        "text": "booting\nready\nserving /healthz\n",
+        "truncated": False,
+    }
     assert tail["text"] == "serving /healthz\n"
     assert recent["text"] == "ready\nserving /healthz\n"
     assert capped["truncated"] is False  # 31 bytes fit in 100
@@ -117,8 +129,9 @@ async def test_get_pod_logs(
     kwok.write_logs([f"request {i} " + "." * 80 for i in range(1_000)], container="app")
     small = settings.model_copy(update={"output_budget": 4_000})
     async with mcp_client(small) as c:
-        big = await c.call_tool("get_pod_logs", {"name": "logger", "namespace": namespace, "container": "app",
-                                                 "limit_bytes": 50_000})  # fmt: skip
+        big = await c.call_tool(
+            "get_pod_logs", {"name": "logger", "namespace": namespace, "container": "app", "limit_bytes": 50_000}
+        )
     assert big.structured_content is not None
     assert big.structured_content["truncated"] is True
     assert big.structured_content["text"].startswith("[truncated: ")
@@ -131,20 +144,36 @@ async def test_list_events_for_a_custom_resource(
     settings: Settings, admin: client.ApiClient, namespace: str, crds: None
 ) -> None:
     widget = await client.CustomObjectsApi(admin).create_namespaced_custom_object(
-        "example.com", "v1", namespace, "widgets",
+        "example.com",
+        "v1",
+        namespace,
+        "widgets",
         {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}},
-    )  # fmt: skip
-    involved = {"apiVersion": "example.com/v1", "kind": "Widget", "name": "w1", "namespace": namespace,
-                "uid": widget["metadata"]["uid"]}  # fmt: skip
+    )
+    involved = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "name": "w1",
+        "namespace": namespace,
+        "uid": widget["metadata"]["uid"],
+    }
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     for i, (reason, kind) in enumerate(
         [("Reconciled", "Normal"), ("Reconciled", "Normal"), ("QuotaExceeded", "Warning")]
     ):
         await client.CoreV1Api(admin).create_namespaced_event(
             namespace,
-            {"metadata": {"name": f"w1.{i}"}, "involvedObject": involved, "reason": reason, "type": kind,
-             "message": reason.lower(), "count": 2, "firstTimestamp": now, "lastTimestamp": now},
-        )  # fmt: skip
+            {
+                "metadata": {"name": f"w1.{i}"},
+                "involvedObject": involved,
+                "reason": reason,
+                "type": kind,
+                "message": reason.lower(),
+                "count": 2,
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+            },
+        )
     async with mcp_client(settings) as c:
         found = await call(c, "list_events", plural="wg", name="w1", namespace=namespace)
         warnings = await call(c, "list_events", namespace=namespace, event_type="Warning")
