@@ -161,7 +161,7 @@ def serve(use_sandbox: bool, build: bool, **flags: Any) -> None:
 
     try:
         if build and use_sandbox:
-            anyio.run(binaries.build_all, dict(os.environ), ("kube-apiserver", "etcd"))
+            anyio.run(binaries.build_all, dict(os.environ))
         anyio.run(run_server, settings, dict(os.environ))
     except KeyboardInterrupt:
         pass
@@ -213,23 +213,30 @@ def rbac(service_account: str, service_account_namespace: str, **flags: Any) -> 
     help="Also write the admin kubeconfig here (default: only inside the sandbox's temp directory).",
 )
 @_option("--build", is_flag=True, help="Build missing control-plane binaries first (needs Go; 10-20 min cold).")
-def sandbox_command(kubeconfig_out: Path | None, build: bool) -> None:
+@_option(
+    "--nodes",
+    type=click.IntRange(0, 50),
+    default=1,
+    show_default=True,
+    help="Simulated (KWOK) nodes to register, so pods run and serve logs; 0 for none.",
+)
+def sandbox_command(kubeconfig_out: Path | None, build: bool, nodes: int) -> None:
     """Run a local control plane (etcd + kube-apiserver on loopback, own PKI, RBAC) until interrupted."""
     mlog.configure()
     try:
-        anyio.run(_run_sandbox, kubeconfig_out, build)
+        anyio.run(_run_sandbox, kubeconfig_out, build, nodes)
     except KeyboardInterrupt:
         pass
     except (binaries.BinariesMissing, sandbox.SandboxError, RuntimeError) as exc:
         sys.exit(f"mcp-k8s sandbox: {exc}")
 
 
-async def _run_sandbox(kubeconfig_out: Path | None, build: bool) -> None:
+async def _run_sandbox(kubeconfig_out: Path | None, build: bool, nodes: int) -> None:
     environ = dict(os.environ)
     if build:
-        await binaries.build_all(environ, ("kube-apiserver", "etcd"))
+        await binaries.build_all(environ)
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with sandbox.start_control_plane(environ) as plane:
+        async with sandbox.start_sandbox(environ, nodes=nodes) as plane:
             path = plane.admin_kubeconfig
             if kubeconfig_out is not None:
                 kubeconfig_out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mcp_k8s import binaries
+from mcp_k8s.logging import get_logger
+
+log = get_logger(__name__)
 
 ADMIN_USER = "mcp-k8s-admin"
 START_TIMEOUT = 120.0  # two shared cores: a cold kube-apiserver can take 30+ s to install its bootstrap roles
@@ -245,6 +248,13 @@ class ControlPlane:
             response.raise_for_status()
             doc: dict[str, Any] = await response.json()
             return doc
+
+    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST an object as the admin user (used to register simulated nodes)."""
+        async with self._session(client=True) as session, session.post(f"{self.url}{path}", json=body) as response:
+            response.raise_for_status()
+            created: dict[str, Any] = await response.json()
+            return created
 
     async def compact_etcd(self) -> int:
         """Compact etcd to its current revision through the gRPC gateway; older resourceVersions then give 410."""
@@ -652,3 +662,27 @@ async def start_kwok(
             await kwok.stop()
         if not (failed and keep_workdir_on_error):
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+SANDBOX_NODE = "sandbox-node"
+
+
+@asynccontextmanager
+async def start_sandbox(environ: Mapping[str, str], *, nodes: int = 1) -> AsyncIterator[ControlPlane]:
+    """What `mcp-k8s sandbox` and `serve --sandbox` run: the control plane, plus (when the kwok binary is built)
+    `nodes` simulated nodes, so pods created there reach Running and serve logs like on a real cluster."""
+    async with start_control_plane(environ) as plane:
+        if nodes <= 0:
+            yield plane
+            return
+        try:
+            binaries.locate("kwok", environ)
+        except binaries.BinariesMissing as exc:
+            log.warning("no simulated nodes: kwok is not built", detail=str(exc))
+            yield plane
+            return
+        async with start_kwok(environ, kubeconfig=plane.admin_kubeconfig, ca=plane.ca):
+            for index in range(nodes):
+                name = SANDBOX_NODE if nodes == 1 else f"{SANDBOX_NODE}-{index}"
+                await plane.create("/api/v1/nodes", kwok_node(name))
+            yield plane

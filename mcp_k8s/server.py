@@ -88,7 +88,7 @@ async def run_server(settings: Settings, environ: Mapping[str, str]) -> None:
     """Serve until the transport closes. With --sandbox, a local control plane runs for the server's lifetime."""
     if settings.sandbox:
         log.info("starting the local control plane (etcd + kube-apiserver on loopback)")
-        async with sandbox.start_control_plane(environ) as plane:
+        async with sandbox.start_sandbox(environ) as plane:
             log.info("local control plane ready", url=plane.url, kubeconfig=str(plane.admin_kubeconfig))
             local = settings.model_copy(
                 update={"kubeconfig": plane.admin_kubeconfig, "context": None, "sandbox": False}

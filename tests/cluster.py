@@ -121,7 +121,8 @@ def start_session_cluster() -> TestCluster:
     stderr = (tmpdir / "sandbox.log").open("w")
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG",)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "mcp_k8s", "sandbox", "--kubeconfig-out", str(kubeconfig)],
+        # No simulated nodes here: the core tests run their own KWOK and nodes, and two KWOKs would fight over them.
+        [sys.executable, "-m", "mcp_k8s", "sandbox", "--nodes", "0", "--kubeconfig-out", str(kubeconfig)],
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,

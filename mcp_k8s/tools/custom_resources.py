@@ -15,7 +15,7 @@ from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
-from mcp_k8s.kube import resources
+from mcp_k8s.kube import core, resources
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools.base import (
     NOT_CONFIRMED_NO_CLIENT,
@@ -64,13 +64,17 @@ class ResourceList(BaseModel):
 
 
 class ObjectAnswer(BaseModel):
-    """One object, cleaned of managedFields and the last-applied annotation."""
+    """One object, cleaned of managedFields and the last-applied annotation (plus, with describe, why it is in the
+    state it is in: its status conditions and recent events)."""
 
     resource: str
     source: Literal["cache", "api"]
     resource_version: str | None = None
     stale_seconds: float | None = None
     object: dict[str, Any]
+    conditions: list[output.Condition] | None = Field(default=None, description="describe: all status conditions")
+    events: list[core.EventRow] | None = Field(default=None, description="describe: recent events, newest first")
+    events_note: str | None = None
     truncated: output.Truncation | None = None
 
 
@@ -221,21 +225,44 @@ async def get_custom_resource(
         list[str] | None,
         Field(default=None, max_length=50, description="Only these dotted paths, e.g. ['spec', 'status.conditions']"),
     ] = None,
+    describe: Annotated[
+        bool, Field(description="Also return all status conditions and the object's recent events (kubectl describe)")
+    ] = False,
 ) -> ObjectAnswer:
-    """Get one custom resource (managedFields and last-applied annotation removed)."""
+    """Get one custom resource (managedFields and last-applied annotation removed); describe=true adds its
+    conditions and recent events, which is usually what explains an unhealthy resource."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     obj = output.strip_object(await resources.get_object(state.kube, rt, ns, check_name(name)))
+    meta = obj.get("metadata") or {}
+    answer = ObjectAnswer(resource=rt.display, source="api", resource_version=meta.get("resourceVersion"), object={})
+    budget = state.settings.output_budget - 500
+    if describe:
+        answer.conditions = output.conditions_of(obj, key_only=False)
+        try:
+            events = await core.list_events(
+                state.kube,
+                state.discovery,
+                ns,
+                plural=rt.plural,
+                group=rt.group,
+                version=rt.version,
+                name=name,
+                uid=meta.get("uid"),
+                limit=20,
+                widen_cluster_scoped=not state.settings.allowed_namespaces,
+            )
+        except errors.K8sError as exc:  # events are context: their absence must not hide the object
+            answer.events_note = f"Events unavailable: {exc.message}"
+        else:
+            answer.events = events.items
+            if not events.items:
+                answer.events_note = "No events recorded for this object (events expire after about an hour)."
+        budget -= output.size_of(answer)
     if fields:
         obj = output.project(obj, fields)
-    shown, truncated = _budgeted_object(obj, state.settings.output_budget - 500)
-    return ObjectAnswer(
-        resource=rt.display,
-        source="api",
-        resource_version=(obj.get("metadata") or {}).get("resourceVersion"),
-        object=shown,
-        truncated=truncated,
-    )
+    answer.object, answer.truncated = _budgeted_object(obj, max(budget, 1_000))
+    return answer
 
 
 async def create_custom_resource(

@@ -35,6 +35,8 @@ async def test_serve_with_sandbox(serve_stdio: Any, cluster: TestCluster) -> Non
         listed = await call(c, "list_custom_resources", plural="namespaces")
         names = {i["name"] for i in listed["items"]}
         assert {"default", "kube-system"} <= names
+        nodes = await call(c, "list_custom_resources", plural="nodes")
+        assert [n["name"] for n in nodes["items"]] == ["sandbox-node"]  # a simulated (KWOK) node
         mine = _control_plane_pids() - before
         assert len(mine) == 2  # its own etcd + kube-apiserver
     served.protocol_messages()

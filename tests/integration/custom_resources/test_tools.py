@@ -301,3 +301,62 @@ async def test_secrets_are_refused_by_generic_tools(settings: Settings, namespac
         for tool, extra in (("list_custom_resources", {}), ("get_custom_resource", {"name": "x"})):
             text = await error(c, tool, plural="secrets", namespace=namespace, **extra)
             assert "secret tools" in text
+
+
+async def test_describe_shows_conditions_and_events(
+    settings: Settings, crds: None, namespace: str, admin: client.ApiClient
+) -> None:
+    async with mcp_client(settings) as c:
+        created = await call(
+            c,
+            "create_custom_resource",
+            plural="wg",
+            namespace=namespace,
+            body={"metadata": {"name": "sick"}, "spec": {"size": 2}},
+        )
+        quiet = await call(c, "get_custom_resource", plural="wg", name="sick", namespace=namespace, describe=True)
+        assert quiet["events"] == []
+        assert "No events recorded" in quiet["events_note"]
+        await call(
+            c,
+            "patch_custom_resource",
+            plural="wg",
+            name="sick",
+            namespace=namespace,
+            subresource="status",
+            patch={
+                "status": {
+                    "conditions": [
+                        {"type": "Ready", "status": "False", "reason": "Quota", "message": "quota exceeded"},
+                        {"type": "Custom", "status": "True", "reason": "Fine"},
+                    ]
+                }
+            },
+        )
+        involved = {
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "name": "sick",
+            "namespace": namespace,
+            "uid": created["object"]["metadata"]["uid"],
+        }
+        for i, reason in enumerate(("Reconciling", "Failed")):
+            await client.CoreV1Api(admin).create_namespaced_event(
+                namespace,
+                {
+                    "metadata": {"name": f"sick.{i}"},
+                    "involvedObject": involved,
+                    "reason": reason,
+                    "message": f"{reason} happened",
+                    "type": "Warning" if reason == "Failed" else "Normal",
+                    "firstTimestamp": f"2026-01-01T00:0{i}:00Z",
+                    "lastTimestamp": f"2026-01-01T00:0{i}:00Z",
+                },
+            )
+        described = await call(
+            c, "get_custom_resource", plural="Widget", name="sick", namespace=namespace, describe=True
+        )
+        assert [cond["type"] for cond in described["conditions"]] == ["Ready", "Custom"]
+        assert described["conditions"][0]["message"] == "quota exceeded"
+        assert [e["reason"] for e in described["events"]] == ["Failed", "Reconciling"]
+        assert described["object"]["spec"] == {"size": 2}
