@@ -1,13 +1,16 @@
 """Secrets: CRUD on top of resources.py, server-side value generation, and redacted views.
 
 Safe by construction rather than by discipline:
-- every value this module sees (given by a caller, generated, or read back from the cluster for one object) is
-  registered with `register_secret_values`, together with its base64 form, before anything could log it;
+- every value given by a caller or generated here is registered with `register_secret_values`, together with its
+  base64 form, before anything could log it; values read from the cluster are registered when `reveal` decodes them
+  (until then they exist only as the API's base64, which nothing logs, and registering every stored value would
+  redact ordinary words such as a service-account token's namespace from all later logs and messages);
 - raw objects never leave this module: callers get a `SecretView` (keys, decoded sizes, type, metadata without the
   last-applied annotation, which holds a copy of the data) and, for one object, a `StoredSecret` whose values stay
   out of its repr and come out only through `reveal(settings)`, which itself checks `--allow-secret-values`;
-- generated values come from `secrets` (the OS CSPRNG) and are written to the cluster, never returned.
-Lists never decode values: sizes are computed from the base64 length, so a LIST's data is dropped untouched.
+- generated values come from `secrets` (the OS CSPRNG), are written to the cluster and never returned; an
+  annotation names their keys so `reveal` withholds them even on a server that allows reading values.
+Sizes are computed from the base64 length, so showing a Secret never decodes its values.
 """
 
 from __future__ import annotations
@@ -191,7 +194,7 @@ def register_given(raw: Any) -> Any:
 
 
 def register_stored(data: Mapping[str, Any]) -> None:
-    """Register the values of one stored Secret (base64 as stored, and as text when they decode to UTF-8)."""
+    """Register values read from the cluster as they are decoded: base64 as stored, and as text if it is UTF-8."""
     out: list[str] = []
     for encoded in data.values():
         if not isinstance(encoded, str):
@@ -316,9 +319,9 @@ class SecretView(BaseModel):
     type: str = "Opaque"
     immutable: bool = False
     keys: list[KeyInfo] = Field(default_factory=list, description="Data keys and their decoded sizes, never values")
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(
-        default_factory=dict, description="Annotations (the last-applied annotation is dropped: it holds the values)"
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = Field(
+        default=None, description="Annotations (the last-applied annotation is dropped: it holds the values)"
     )
     created: str | None = Field(default=None, description="creationTimestamp")
     resource_version: str | None = None
@@ -336,8 +339,8 @@ def redacted_view(obj: Mapping[str, Any]) -> SecretView:
         type=str(obj.get("type") or "Opaque"),
         immutable=bool(obj.get("immutable")),
         keys=[KeyInfo(key=k, size=decoded_size(v) if isinstance(v, str) else 0) for k, v in sorted(data.items())],
-        labels={k: str(v) for k, v in (meta.get("labels") or {}).items()},
-        annotations=annotations,
+        labels={k: str(v) for k, v in (meta.get("labels") or {}).items()} or None,
+        annotations=annotations or None,
         created=meta.get("creationTimestamp"),
         resource_version=meta.get("resourceVersion"),
     )
@@ -356,7 +359,7 @@ def generated_keys(annotations: Mapping[str, str]) -> set[str]:
 
 @dataclass(frozen=True)
 class StoredSecret:
-    """One Secret read from the cluster. Its values are registered, kept out of repr, and revealed only on policy."""
+    """One Secret read from the cluster: values stay base64 and out of repr until `reveal`, which checks policy."""
 
     view: SecretView
     _data: dict[str, str] = field(repr=False)
@@ -374,11 +377,14 @@ class StoredSecret:
         wanted = list(keys) if keys is not None else sorted(self._data)
         missing = [k for k in wanted if k not in self._data]
         if missing:
+            known = sorted(self._data)
+            listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
             raise errors.InvalidInput(
-                f"Secret {self.view.name!r} has no key {', '.join(map(repr, missing))}; its keys are "
-                f"{', '.join(sorted(self._data)) or 'none'}."
+                f"Secret {self.view.name!r} has no key {', '.join(map(repr, missing[:5]))}; its keys are "
+                f"{listed or 'none'}."
             )
-        generated = generated_keys(self.view.annotations)
+        generated = generated_keys(self.view.annotations or {})
+        register_stored({k: self._data[k] for k in wanted if k not in generated})
         out = RevealedValues()
         for key in wanted:
             encoded = self._data[key]
@@ -394,7 +400,6 @@ class StoredSecret:
 
 def _stored(obj: Mapping[str, Any]) -> StoredSecret:
     data = {k: v for k, v in (obj.get("data") or {}).items() if isinstance(v, str)}
-    register_stored(data)
     return StoredSecret(view=redacted_view(obj), _data=data)
 
 
@@ -493,7 +498,7 @@ async def create_secret(
             status=exc.status,
             reason=exc.reason,
         ) from None
-    return WriteResult(stored=_stored(created), generated=described, added=sorted(values))
+    return WriteResult(stored=_stored(created), generated=described)
 
 
 async def update_secret(
@@ -530,7 +535,7 @@ async def update_secret(
     metadata: dict[str, Any] = {}
     if labels:
         metadata["labels"] = dict(labels)
-    was_generated = generated_keys(current.view.annotations)
+    was_generated = generated_keys(current.view.annotations or {})
     now_generated = (was_generated - set(values) - set(present)) | set(generated)
     if now_generated != was_generated:
         metadata["annotations"] = {GENERATED_KEYS: ",".join(sorted(now_generated)) or None}

@@ -128,14 +128,21 @@ def _or_none(items: list[Any]) -> list[Any] | None:
     return items or None
 
 
-def _row(view: SecretView, with_namespace: bool) -> SecretRow:
-    keys = [k.key for k in view.keys]
+def _row(view: SecretView, with_namespace: bool, key_bytes: int) -> SecretRow:
+    """A listing row; a secret with many (or long) keys shows the first ones so one row never eats the budget."""
+    keys: list[str] = []
+    used = 0
+    for info in view.keys[:_MAX_KEYS_IN_ROW]:
+        used += len(info.key) + 3
+        if keys and used > key_bytes:
+            break
+        keys.append(info.key)
     return SecretRow(
         name=view.name,
         namespace=view.namespace if with_namespace else None,
         type=view.type,
-        keys=keys[:_MAX_KEYS_IN_ROW],
-        more_keys=len(keys) - _MAX_KEYS_IN_ROW if len(keys) > _MAX_KEYS_IN_ROW else None,
+        keys=keys,
+        more_keys=len(view.keys) - len(keys) or None,
         immutable=True if view.immutable else None,
         age=output.age(view.created),
     )
@@ -181,9 +188,10 @@ async def list_secrets(
         continue_token=token.get("c"),
     )
     skip = int(token.get("s", 0))
-    rows = [_row(view, all_namespaces) for view in page.items[skip:]]
+    budget = state.settings.output_budget
+    rows = [_row(view, all_namespaces, max(200, budget // 10)) for view in page.items[skip:]]
     envelope = SecretList(namespace=None if all_namespaces else namespaces[index], count=0, items=[])
-    fit = output.fit_items(rows, state.settings.output_budget, output.size_of(envelope) + 200, measure=output.size_of)
+    fit = output.fit_items(rows, budget, output.size_of(envelope) + 200, measure=output.size_of)
     next_token: str | None = None
     truncated: output.Truncation | None = None
     if fit < len(rows):
@@ -220,7 +228,7 @@ async def get_secret(
     stored = await secrets.read_secret(state.kube, ns, check_name(name))
     budget = state.settings.output_budget - 500
     view, truncated = _fit_keys(stored.view, budget)
-    details = SecretDetails(**dict(view), age=output.age(view.created))
+    details = SecretDetails(**view.model_dump(), age=output.age(view.created))
     if not state.settings.allow_secret_values:
         return details.model_copy(update={"truncated": truncated, "note": WITHHELD_BY_POLICY})
     if not include_values:
@@ -255,9 +263,9 @@ async def get_secret(
 
 
 def _write_answer(
-    state_budget: int, action: Literal["created", "updated"], result: secrets.WriteResult, dry_run: bool
+    budget: int, action: Literal["created", "updated"], result: secrets.WriteResult, dry_run: bool
 ) -> SecretWriteAnswer:
-    view, truncated = _fit_keys(result.stored.view, state_budget - 1_000)
+    view, truncated = _fit_keys(result.stored.view, budget - 1_000)
     note = None
     if result.generated:
         done = "would be generated" if dry_run else "were generated and stored in the cluster"
@@ -268,7 +276,7 @@ def _write_answer(
     elif dry_run:
         note = "Dry run: the server validated the change; nothing was stored."
     return SecretWriteAnswer(
-        **dict(view),
+        **view.model_dump(),
         action=action,
         dry_run=dry_run,
         generated=_or_none(result.generated),

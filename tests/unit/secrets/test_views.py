@@ -13,6 +13,7 @@ from mcp_k8s.kube.secrets import (
     GENERATED_KEYS,
     LAST_APPLIED,
     StoredSecret,
+    _stored,
     decoded_size,
     parse_data,
     redacted_view,
@@ -74,7 +75,7 @@ def test_view_has_keys_sizes_and_metadata_but_no_values() -> None:
 
 def test_view_defaults_for_sparse_objects() -> None:
     view = redacted_view({"metadata": {"name": "x"}, "immutable": True})
-    assert (view.type, view.immutable, view.keys, view.annotations) == ("Opaque", True, [], {})
+    assert (view.type, view.immutable, view.keys, view.labels, view.annotations) == ("Opaque", True, [], None, None)
 
 
 @pytest.mark.parametrize("raw", [b"", b"a", b"ab", b"abc", b"abcd", bytes(range(256)), CANARY.encode()])
@@ -94,6 +95,16 @@ def test_stored_secret_reveals_only_on_policy() -> None:
     assert only.text == {"username": "app"}
     with pytest.raises(errors.InvalidInput, match="no key 'nope'"):
         stored.reveal(Settings(allow_secret_values=True), ["nope"])
+
+
+def test_stored_values_are_registered_when_revealed_not_when_read() -> None:
+    value = "stored-value-revealed-in-this-test-only"
+    obj = secret_object(data={"k": b64(value.encode())})
+    stored = _stored(obj)
+    assert scrub(value) == value  # reading a secret does not turn its values into redactions everywhere
+    stored.reveal(Settings(allow_secret_values=True))
+    assert scrub(value) == REDACTED
+    assert scrub(b64(value.encode())) == REDACTED
 
 
 def test_generated_keys_stay_withheld_even_when_values_are_allowed() -> None:
