@@ -9,6 +9,7 @@ loggers (the MCP SDK, aiohttp, kubernetes_asyncio) are routed through the same p
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterable, MutableMapping
@@ -19,7 +20,9 @@ import structlog
 REDACTED = "[redacted]"
 # Field names whose values are secret material whatever they contain.
 _SENSITIVE_KEYS = frozenset({"data", "string_data", "stringData", "token", "password", "client_key", "value", "values"})
-_MIN_REDACTABLE = 4  # shorter values would redact ordinary words; secrets we handle are longer in practice
+# Shorter values would redact ordinary words ("prod", "true") everywhere; generated values are 8+ characters, and the
+# fields that carry values are dropped by name whatever their length.
+_MIN_REDACTABLE = 6
 
 
 class _SecretRegistry:
@@ -29,20 +32,27 @@ class _SecretRegistry:
         self._values: set[str] = set()
         self._limit = limit
         self._lock = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
 
     def add(self, values: Iterable[str]) -> None:
         with self._lock:
+            before = len(self._values)
             for value in values:
                 if len(value) >= _MIN_REDACTABLE and len(self._values) < self._limit:
                     self._values.add(value)
+            if len(self._values) != before:
+                self._pattern = None
 
     def scrub(self, text: str) -> str:
         if not self._values:
             return text
-        for value in sorted(self._values, key=len, reverse=True):
-            if value in text:
-                text = text.replace(value, REDACTED)
-        return text
+        pattern = self._pattern
+        if pattern is None:
+            with self._lock:
+                # Longest first, so a value containing another is replaced whole. Built once per change, not per call.
+                ordered = sorted(self._values, key=len, reverse=True)
+                pattern = self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        return pattern.sub(REDACTED, text)
 
 
 _registry = _SecretRegistry()

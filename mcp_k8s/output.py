@@ -84,9 +84,10 @@ class Summary(BaseModel):
 
 def conditions_of(obj: Mapping[str, Any], *, key_only: bool) -> list[Condition]:
     status = obj.get("status")
-    raw = status.get("conditions") if isinstance(status, dict) else None
+    found = status.get("conditions") if isinstance(status, dict) else None
+    raw: list[Any] = found if isinstance(found, list) else []
     out: list[Condition] = []
-    for c in raw if isinstance(raw, list) else []:
+    for c in raw:
         if not isinstance(c, dict) or "type" not in c:
             continue
         if key_only and c["type"] not in KEY_CONDITIONS and len(raw) > 3:
