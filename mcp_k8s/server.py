@@ -18,11 +18,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from pydantic import ValidationError
 
-from mcp_k8s import __version__, sandbox
+from mcp_k8s import __version__, errors, sandbox
+from mcp_k8s.cache.manager import CacheManager
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery
 from mcp_k8s.logging import get_logger
 from mcp_k8s.settings import Settings
+from mcp_k8s.tools import cache as tools_cache
 from mcp_k8s.tools import cluster, core, custom_resources, secrets
 from mcp_k8s.tools.base import AppState, ToolSpec, describe_argument_errors, select
 
@@ -39,8 +41,27 @@ mcp-k8s manages Kubernetes custom resources and secrets and reads pods, logs, ev
 """
 
 
+async def watch_configured_types(state: AppState) -> None:
+    """Start the reflectors for --watch types. Runs in the background so an unreachable cluster never delays
+    start-up; retries with backoff until every type is resolved (a CRD may be installed after the server starts)."""
+    pending = list(state.settings.watch)
+    delay = 1.0
+    while pending:
+        for spec_text in list(pending):
+            try:
+                rt = await state.discovery.resolve(spec_text)
+            except errors.K8sError as exc:
+                log.warning("cannot watch yet", resource=spec_text, reason=exc.message, retry_in=delay)
+                continue
+            await tools_cache.watch_type(state, rt)
+            pending.remove(spec_text)
+        if pending:
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+
+
 def all_toolsets() -> list[ToolSpec]:
-    return [*custom_resources.TOOLS, *secrets.TOOLS, *core.TOOLS, *cluster.TOOLS]
+    return [*custom_resources.TOOLS, *tools_cache.TOOLS, *secrets.TOOLS, *core.TOOLS, *cluster.TOOLS]
 
 
 class KubernetesMCPServer(MCPServer[AppState]):
@@ -64,9 +85,13 @@ def build_server(settings: Settings) -> MCPServer[AppState]:
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         kube = KubeClient(settings)
-        state = AppState(settings=settings, kube=kube, discovery=Discovery(kube))
         try:
-            yield state
+            async with CacheManager(kube) as cache_manager, anyio.create_task_group() as tg:
+                state = AppState(settings=settings, kube=kube, discovery=Discovery(kube), cache=cache_manager)
+                if settings.watch:
+                    tg.start_soon(watch_configured_types, state)
+                yield state
+                tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await kube.aclose()

@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
 from mcp_k8s.kube import core, resources
+from mcp_k8s.cache.store import Store
 from mcp_k8s.kube.discovery import ResourceType
+from mcp_k8s.tools import cache
 from mcp_k8s.tools.base import (
     NOT_CONFIRMED_NO_CLIENT,
     AppState,
@@ -87,6 +89,9 @@ class WriteAnswer(BaseModel):
     name: str
     namespace: str | None = None
     resource_version: str | None = None
+    in_cache: bool | None = Field(
+        default=None, description="true: the watch cache already shows this write, so reads see it (absent: not cached)"
+    )
     object: dict[str, Any]
     truncated: output.Truncation | None = None
 
@@ -155,8 +160,92 @@ async def list_custom_resources(
     """List custom resources of one type, as summaries (name, age, phase, key conditions) or full objects."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, None if all_namespaces else namespace)
-    budget = state.settings.output_budget
     token = output.decode_token(continue_token) if continue_token else {}
+    scope = None if (all_namespaces or not rt.namespaced) else ns
+    if token.get("src", "cache") == "cache":
+        store = await cache.readable_store(state, rt, scope)
+        if store is not None:
+            try:
+                return _list_from_cache(state, rt, store, scope, label_selector, field_selector, limit, token, view)
+            except errors.InvalidInput:
+                if not field_selector:
+                    raise  # a bad label selector is the caller's to fix; other field selectors need the API
+        note = cache.cache_note(state.cache.get(rt) if state.cache else None, rt)
+    else:
+        note = None
+    answer = await _list_from_api(state, rt, ns, all_namespaces, label_selector, field_selector, limit, token, view)
+    return answer.model_copy(update={"note": note}) if note else answer
+
+
+def _list_from_cache(
+    state: AppState,
+    rt: ResourceType,
+    store: Store,
+    namespace: str | None,
+    label_selector: str | None,
+    field_selector: str | None,
+    limit: int,
+    token: dict[str, Any],
+    view: str,
+) -> ResourceList:
+    """A page from the watch cache. Pages resume after the last (namespace, name) shown, so churn between pages
+    neither repeats nor skips objects that existed throughout."""
+    objects = store.list(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
+    allowed = state.settings.allowed_namespaces
+    if namespace is None and allowed and rt.namespaced:
+        objects = [o for o in objects if (o.get("metadata") or {}).get("namespace") in allowed]
+    after = tuple(token.get("after") or ())
+    if after:
+        objects = [o for o in objects if _key(o) > after]
+    page = objects[:limit]
+    items = [_row(item, view) for item in page]
+    info = store.info()
+    envelope = ResourceList(
+        resource=rt.display,
+        kind=rt.kind,
+        namespace=namespace,
+        source="cache",
+        resource_version=info.resource_version,
+        synced=info.synced,
+        stale_seconds=round(info.stale_seconds, 3) if info.stale_seconds is not None else None,
+        count=0,
+        items=[],
+    )
+    fit = output.fit_items(items, state.settings.output_budget, output.size_of(envelope) + 200, measure=output.size_of)
+    next_token: str | None = None
+    truncated: output.Truncation | None = None
+    if fit < len(items) or len(objects) > limit:
+        next_token = output.encode_token({"src": "cache", "after": list(_key(page[fit - 1]))})
+    if fit < len(items):
+        truncated = output.Truncation(
+            omitted=len(items) - fit,
+            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
+            "label_selector, a smaller limit, or view=summary.",
+        )
+    return envelope.model_copy(
+        update={"items": items[:fit], "count": fit, "continue_token": next_token, "truncated": truncated}
+    )
+
+
+def _key(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+async def _list_from_api(
+    state: AppState,
+    rt: ResourceType,
+    ns: str | None,
+    all_namespaces: bool,
+    label_selector: str | None,
+    field_selector: str | None,
+    limit: int,
+    token: dict[str, Any],
+    view: str,
+) -> ResourceList:
+    """A page from a direct LIST: our token carries the namespace index, the server's continue token, and how many
+    rows of the server's page were already shown (when a page had to be cut to the budget)."""
+    budget = state.settings.output_budget
     namespaces: list[str | None]
     if not rt.namespaced:
         namespaces = [None]
@@ -193,16 +282,16 @@ async def list_custom_resources(
     next_token: str | None = None
     truncated: output.Truncation | None = None
     if fit < len(items):
-        next_token = output.encode_token({"i": index, "c": token.get("c"), "s": skip + fit})
+        next_token = output.encode_token({"src": "api", "i": index, "c": token.get("c"), "s": skip + fit})
         truncated = output.Truncation(
             omitted=len(items) - fit,
             hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
             "label_selector, a smaller limit, or view=summary.",
         )
     elif server_continue:
-        next_token = output.encode_token({"i": index, "c": server_continue, "s": 0})
+        next_token = output.encode_token({"src": "api", "i": index, "c": server_continue, "s": 0})
     elif index + 1 < len(namespaces):
-        next_token = output.encode_token({"i": index + 1, "s": 0})
+        next_token = output.encode_token({"src": "api", "i": index + 1, "s": 0})
     return envelope.model_copy(
         update={"items": items[:fit], "count": fit, "continue_token": next_token, "truncated": truncated}
     )
@@ -233,9 +322,29 @@ async def get_custom_resource(
     conditions and recent events, which is usually what explains an unhealthy resource."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
-    obj = output.strip_object(await resources.get_object(state.kube, rt, ns, check_name(name)))
+    check_name(name)
+    store = await cache.readable_store(state, rt, ns)
+    cached = store.get(name, ns) if store is not None else None
+    if store is not None and cached is not None:
+        obj = dict(cached)  # the store already holds objects stripped of managedFields and last-applied
+        info = store.info()
+        answer = ObjectAnswer(
+            resource=rt.display,
+            source="cache",
+            resource_version=(obj.get("metadata") or {}).get("resourceVersion"),
+            stale_seconds=round(info.stale_seconds, 3) if info.stale_seconds is not None else None,
+            object={},
+        )
+    else:
+        # A cache miss is confirmed with the API: the cache may be a few milliseconds behind a create.
+        obj = output.strip_object(await resources.get_object(state.kube, rt, ns, name))
+        answer = ObjectAnswer(
+            resource=rt.display,
+            source="api",
+            resource_version=(obj.get("metadata") or {}).get("resourceVersion"),
+            object={},
+        )
     meta = obj.get("metadata") or {}
-    answer = ObjectAnswer(resource=rt.display, source="api", resource_version=meta.get("resourceVersion"), object={})
     budget = state.settings.output_budget - 500
     if describe:
         answer.conditions = output.conditions_of(obj, key_only=False)
@@ -284,11 +393,17 @@ async def create_custom_resource(
         raise errors.InvalidInput("body must be one object (JSON object or YAML mapping) with at least metadata.name.")
     rt, ns = await _target(state, plural, group, version, namespace)
     created = await resources.create_object(state.kube, rt, ns, document, dry_run=dry_run)
-    return _write_answer(state, "created", rt, created, dry_run)
+    visible = None if dry_run else await cache.await_write(state, rt, ns, created)
+    return _write_answer(state, "created", rt, created, dry_run, visible)
 
 
 def _write_answer(
-    state: AppState, action: Literal["created", "patched"], rt: ResourceType, obj: dict[str, Any], dry_run: bool
+    state: AppState,
+    action: Literal["created", "patched"],
+    rt: ResourceType,
+    obj: dict[str, Any],
+    dry_run: bool,
+    visible: bool | None,
 ) -> WriteAnswer:
     meta = obj.get("metadata") or {}
     shown, truncated = _budgeted_object(output.strip_object(obj), state.settings.output_budget - 500)
@@ -299,6 +414,7 @@ def _write_answer(
         name=meta.get("name", ""),
         namespace=meta.get("namespace"),
         resource_version=meta.get("resourceVersion"),
+        in_cache=visible,
         object=shown,
         truncated=truncated,
     )
@@ -346,7 +462,8 @@ async def patch_custom_resource(
         force=force_conflicts,
         subresource=subresource,
     )
-    return _write_answer(state, "patched", rt, patched, dry_run)
+    visible = None if dry_run else await cache.await_write(state, rt, ns, patched)
+    return _write_answer(state, "patched", rt, patched, dry_run, visible)
 
 
 async def _confirm_delete(
@@ -387,8 +504,10 @@ async def delete_custom_resource(
     if dry_run:
         message = "Dry run: the server accepted the deletion; nothing was deleted."
     elif pending:
+        await cache.await_write(state, rt, ns, result)
         message = f"Deletion started; waiting on finalizers {', '.join(pending)} before the object disappears."
     else:
+        await cache.await_delete(state, rt, ns, name)
         message = "Deleted."
     return answer.model_copy(update={"deleted": not dry_run, "message": message})
 

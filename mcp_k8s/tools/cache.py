@@ -1,0 +1,376 @@
+"""Cache-backed tools (recent_changes, wait_for_custom_resource) and the one rule for when the cache may answer.
+
+A store answers only when it can vouch for the answer: synced at least once (never an empty list that really means
+"not synced yet"), still served and permitted, and not staler than a budget. Otherwise the caller goes to the API and
+says so. Writes wait (bounded) until the cache has seen them, so a read right after a write is consistent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Annotated, Any
+
+import anyio
+from pydantic import BaseModel, Field
+
+from mcp_k8s import errors, output
+from mcp_k8s import jsonpath as jp
+from mcp_k8s.cache.store import Change, ChangeType, Status, Store, SubscriptionOverflow
+from mcp_k8s.kube.discovery import ResourceType
+from mcp_k8s.tools.base import (
+    AppState,
+    Ctx,
+    Group,
+    Name,
+    Namespace,
+    Plural,
+    ToolSpec,
+    Version,
+    app,
+    check_name,
+    spec,
+)
+
+WARM_WAIT = 3.0  # how long a read waits for a type's first sync before falling back to the API
+WRITE_WAIT = 3.0  # how long a write waits for the cache to see it
+STALENESS_BUDGET = 60.0  # a disconnected cache older than this is not trusted for answers
+_PROGRESS_EVERY = 5.0
+
+
+async def watch_type(state: AppState, rt: ResourceType) -> Store | None:
+    """The store for `rt`, starting its reflector on first use; None when there is no cache or the scope clashes."""
+    if state.cache is None:
+        return None
+    found = state.cache.get(rt)
+    if found is not None:
+        return found
+    try:
+        return await state.cache.ensure(rt, namespaces=list(state.settings.allowed_namespaces) or None)
+    except ValueError:
+        return None
+
+
+async def readable_store(state: AppState, rt: ResourceType, namespace: str | None) -> Store | None:
+    """A store that may answer reads for (rt, namespace) right now, or None (then read from the API)."""
+    store = await watch_type(state, rt)
+    if store is None or (rt.namespaced and namespace is not None and not store.covers(namespace)):
+        return None
+    if not store.synced and store.status == Status.STARTING:
+        await store.wait_synced(WARM_WAIT)
+    if not store.synced or store.status in (Status.NOT_SERVED, Status.FORBIDDEN):
+        return None
+    stale = store.stale_seconds
+    if stale is not None and stale > STALENESS_BUDGET:
+        return None
+    return store
+
+
+def cache_note(store: Store | None, rt: ResourceType) -> str | None:
+    """Why an answer came from the API although the type is watched (so the model knows what it got)."""
+    if store is None:
+        return None
+    if not store.synced:
+        return f"The watch cache for {rt.display} is still warming up; this answer came from a direct API read."
+    return f"The watch cache for {rt.display} is {store.status.value}; this answer came from a direct API read."
+
+
+async def await_write(state: AppState, rt: ResourceType, namespace: str | None, obj: dict[str, Any]) -> bool | None:
+    """After a create/patch: wait until the cache holds this resourceVersion. None when the type is not cached."""
+    store = state.cache.get(rt) if state.cache is not None else None
+    rv = (obj.get("metadata") or {}).get("resourceVersion")
+    if store is None or not store.synced or not rv:
+        return None
+    return await store.wait_for_resource_version(rv, namespace=namespace if rt.namespaced else None, timeout=WRITE_WAIT)
+
+
+async def await_delete(state: AppState, rt: ResourceType, namespace: str | None, name: str) -> bool | None:
+    """After a delete: wait until the cache no longer holds the object. None when the type is not cached."""
+    store = state.cache.get(rt) if state.cache is not None else None
+    if store is None or not store.synced:
+        return None
+    ns = namespace if rt.namespaced else None
+    with store.subscribe(namespace=ns, name=name) as changes:  # subscribe first, then look: no lost wake-up
+        if store.get(name, ns) is None:
+            return True
+        with anyio.move_on_after(WRITE_WAIT):
+            try:
+                async for change in changes:
+                    if change.type == ChangeType.DELETED:
+                        return True
+            except SubscriptionOverflow:
+                pass
+    return store.get(name, ns) is None
+
+
+# --- recent_changes --------------------------------------------------------------------------------------------------
+
+
+class ChangeRow(BaseModel):
+    type: ChangeType
+    name: str
+    namespace: str | None = None
+    resource_version: str
+    seconds_ago: float
+    inferred: bool | None = Field(
+        default=None, description="true: missed while disconnected and inferred from a relist (final state unknown)"
+    )
+
+
+class ChangesAnswer(BaseModel):
+    """What changed, oldest first, from the watch cache's change log."""
+
+    resource: str
+    namespace: str | None = None
+    resource_version: str = Field(
+        description="The cache's current resourceVersion: pass it as since_resource_version next"
+    )
+    complete: bool = Field(
+        description="false: the log does not cover the whole window (it started later or rolled over)"
+    )
+    added: int
+    modified: int
+    deleted: int
+    changes: list[ChangeRow]
+    omitted: int = Field(default=0, description="Older changes left out by limit or the answer budget")
+    note: str | None = None
+
+
+async def recent_changes(
+    ctx: Ctx,
+    plural: Plural,
+    group: Group = None,
+    version: Version = None,
+    namespace: Namespace = None,
+    all_namespaces: Annotated[bool, Field(description="Changes in every (allowed) namespace")] = False,
+    since_resource_version: Annotated[
+        str | None, Field(default=None, max_length=64, description="Only changes after this resourceVersion")
+    ] = None,
+    since_seconds: Annotated[
+        float | None, Field(default=None, gt=0, le=86_400, description="Only changes in the last N seconds")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=1_000, description="Most changes to return (the newest)")] = 100,
+) -> ChangesAnswer:
+    """What was added, modified or deleted for one type since a resourceVersion or in the last N seconds (default:
+    the last 5 minutes), from the live watch cache. Starts watching the type if it is not watched yet."""
+    state = app(ctx)
+    rt = await state.resource_type(plural, group, version)
+    ns = None if (all_namespaces or not rt.namespaced) else await state.namespace(namespace)
+    store = await watch_type(state, rt)
+    if store is None:
+        raise errors.NotAllowed(f"{rt.display} cannot be watched by this server's cache, so its changes are unknown.")
+    fresh = not store.synced
+    if fresh:
+        await store.wait_synced(WARM_WAIT)
+    if not since_resource_version and since_seconds is None:
+        since_seconds = 300.0
+    window = store.changes_since(resource_version=since_resource_version, seconds=since_seconds, namespace=ns)
+    changes = window.changes
+    if all_namespaces and state.settings.allowed_namespaces:
+        changes = [c for c in changes if not rt.namespaced or c.namespace in state.settings.allowed_namespaces]
+    now = time.monotonic()
+    rows = [_row(c, now) for c in changes]
+    counts = {t: sum(1 for c in changes if c.type == t) for t in ChangeType}
+    kept = rows[-limit:]
+    answer = ChangesAnswer(
+        resource=rt.display,
+        namespace=ns,
+        resource_version=window.resource_version,
+        complete=window.complete and store.synced,
+        added=counts[ChangeType.ADDED],
+        modified=counts[ChangeType.MODIFIED],
+        deleted=counts[ChangeType.DELETED],
+        changes=[],
+    )
+    fit = output.fit_items(
+        list(reversed(kept)), state.settings.output_budget, output.size_of(answer) + 300, measure=output.size_of
+    )
+    answer.changes = kept[len(kept) - fit :]
+    answer.omitted = len(rows) - len(answer.changes)
+    if fresh or not window.complete:
+        answer.note = (
+            "The cache started watching this type only now, so earlier changes are unknown; call again later."
+            if fresh
+            else "The change log does not reach back over the whole window; these are the changes it still holds."
+        )
+    elif store.status != Status.LIVE:
+        answer.note = (
+            f"The watch is {store.status.value} ({store.last_error or 'reconnecting'}); recent changes may be missing."
+        )
+    return answer
+
+
+def _row(change: Change, now: float) -> ChangeRow:
+    return ChangeRow(
+        type=change.type,
+        name=change.name,
+        namespace=change.namespace or None,
+        resource_version=change.resource_version,
+        seconds_ago=round(max(0.0, now - change.monotonic), 3),
+        inferred=True if change.synthetic else None,
+    )
+
+
+# --- wait_for_custom_resource ----------------------------------------------------------------------------------------
+
+
+class WaitAnswer(BaseModel):
+    met: bool
+    condition: str = Field(description="What was waited for")
+    observed: str | None = Field(default=None, description="The last value seen (condition status, path value, ...)")
+    waited_seconds: float
+    resource: str
+    name: str
+    namespace: str | None = None
+    resource_version: str | None = None
+    object: output.Summary | None = Field(default=None, description="The object when the wait ended (absent if gone)")
+    message: str
+
+
+class _Check:
+    """One condition to wait for; `evaluate` says whether it holds and what was observed."""
+
+    def __init__(
+        self,
+        condition_type: str | None,
+        condition_status: str,
+        path: jp.Path | None,
+        value: str | None,
+        deleted: bool,
+    ) -> None:
+        self.condition_type = condition_type
+        self.condition_status = condition_status
+        self.path = path
+        self.value = value
+        self.deleted = deleted
+
+    def describe(self) -> str:
+        if self.deleted:
+            return "deleted"
+        if self.condition_type:
+            return f"condition {self.condition_type}={self.condition_status}"
+        assert self.path is not None
+        return f"{self.path.text}={self.value}" if self.value is not None else f"{self.path.text} present"
+
+    def evaluate(self, obj: dict[str, Any] | None) -> tuple[bool, str | None]:
+        if self.deleted:
+            return obj is None, "present" if obj is not None else "gone"
+        if obj is None:
+            return False, "the object does not exist (yet)"
+        if self.condition_type:
+            for condition in output.conditions_of(obj, key_only=False):
+                if condition.type == self.condition_type:
+                    seen = condition.status + (f" ({condition.reason})" if condition.reason else "")
+                    if condition.message and condition.status != self.condition_status:
+                        seen += f": {condition.message}"
+                    return condition.status == self.condition_status, seen
+            return False, f"no {self.condition_type} condition yet"
+        assert self.path is not None
+        found = self.path.find(obj)
+        if not found:
+            return False, "not set"
+        rendered = jp.render(found)
+        return (self.value is None or rendered == self.value), rendered
+
+
+async def wait_for_custom_resource(
+    ctx: Ctx,
+    plural: Plural,
+    name: Name,
+    group: Group = None,
+    version: Version = None,
+    namespace: Namespace = None,
+    condition: Annotated[
+        str | None, Field(default=None, max_length=253, description="A status condition type to wait for, e.g. Ready")
+    ] = None,
+    status: Annotated[str, Field(max_length=63, description="The condition status to wait for")] = "True",
+    jsonpath: Annotated[
+        str | None, Field(default=None, max_length=512, description="Wait on a JSONPath, e.g. .status.phase")
+    ] = None,
+    value: Annotated[
+        str | None, Field(default=None, max_length=1024, description="With jsonpath: the value to wait for")
+    ] = None,
+    deleted: Annotated[bool, Field(description="Wait until the object is gone")] = False,
+    timeout_seconds: Annotated[float, Field(gt=0, le=3_600, description="Give up after this long")] = 60.0,
+) -> WaitAnswer:
+    """Wait until a custom resource meets a condition (a status condition, a JSONPath value, or deletion), watching
+    the live cache, with progress notifications while waiting. Returns met=false with the last observed value on
+    timeout."""
+    chosen = sum(bool(x) for x in (condition, jsonpath, deleted))
+    if chosen != 1:
+        raise errors.InvalidInput(
+            "Give exactly one of condition (e.g. Ready), jsonpath (e.g. .status.phase) or deleted."
+        )
+    if value is not None and not jsonpath:
+        raise errors.InvalidInput("value goes with jsonpath; for a status condition use condition and status.")
+    check = _Check(condition, status, jp.parse(jsonpath) if jsonpath else None, value, deleted)
+    state = app(ctx)
+    rt = await state.resource_type(plural, group, version)
+    ns = await state.namespace(namespace) if rt.namespaced else None
+    check_name(name)
+    store = await watch_type(state, rt)
+    if store is None:
+        raise errors.NotAllowed(f"{rt.display} cannot be watched by this server's cache, so it cannot be waited on.")
+    started = time.monotonic()
+    if not await store.wait_synced(min(timeout_seconds, 30.0)):
+        raise errors.Unavailable(
+            f"The watch cache for {rt.display} could not sync ({store.last_error or 'still starting'}); retry shortly."
+        )
+    target = f"{rt.kind.lower()} {name!r}" + (f" in namespace {ns}" if ns else "")
+    observed: str | None = None
+    met = False
+    with store.subscribe(namespace=ns if rt.namespaced else None, name=name) as changes:
+        obj = store.get(name, ns)
+        met, observed = check.evaluate(obj)
+        if not met:
+            with anyio.move_on_after(max(0.0, timeout_seconds - (time.monotonic() - started))):
+                async with anyio.create_task_group() as tg:
+
+                    async def heartbeat() -> None:
+                        while True:
+                            await _progress(
+                                ctx, started, timeout_seconds, f"waiting for {check.describe()} on {target}: {observed}"
+                            )
+                            await anyio.sleep(_PROGRESS_EVERY)
+
+                    tg.start_soon(heartbeat)
+                    try:
+                        async for change in changes:
+                            obj = None if change.type == ChangeType.DELETED else store.get(name, ns)
+                            met, observed = check.evaluate(obj)
+                            if met:
+                                break
+                    except SubscriptionOverflow:
+                        met, observed = check.evaluate(store.get(name, ns))
+                    tg.cancel_scope.cancel()
+        obj = store.get(name, ns)
+    waited = round(time.monotonic() - started, 3)
+    await _progress(ctx, started, timeout_seconds, "condition met" if met else "timed out", done=met)
+    meta = (obj or {}).get("metadata") or {}
+    return WaitAnswer(
+        met=met,
+        condition=check.describe(),
+        observed=observed,
+        waited_seconds=waited,
+        resource=rt.display,
+        name=name,
+        namespace=ns,
+        resource_version=meta.get("resourceVersion") or store.resource_version,
+        object=output.summarize(obj) if obj is not None else None,
+        message=(
+            f"{target} is {check.describe()} after {waited:.1f}s."
+            if met
+            else f"Timed out after {waited:.1f}s waiting for {check.describe()} on {target}; last seen: {observed}."
+        ),
+    )
+
+
+async def _progress(ctx: Ctx, started: float, total: float, message: str, *, done: bool = False) -> None:
+    elapsed = total if done else min(time.monotonic() - started, total)
+    await ctx.report_progress(math.floor(elapsed * 10) / 10, total, message)
+
+
+TOOLS: list[ToolSpec] = [
+    spec(recent_changes, title="Recent changes from the watch cache", read_only=True),
+    spec(wait_for_custom_resource, title="Wait for a custom resource condition", read_only=True),
+]
