@@ -15,7 +15,14 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, InputRequiredResult
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.types import (
+    CallToolResult,
+    InputRequiredResult,
+    SubscribeRequestParams,
+    SubscriptionsListenRequestParams,
+    UnsubscribeRequestParams,
+)
 from pydantic import ValidationError
 
 from mcp_k8s import __version__, errors, sandbox
@@ -25,7 +32,7 @@ from mcp_k8s.kube.discovery import Discovery
 from mcp_k8s.logging import get_logger
 from mcp_k8s.settings import Settings
 from mcp_k8s.tools import cache as tools_cache
-from mcp_k8s.tools import cluster, core, custom_resources, secrets
+from mcp_k8s.tools import cluster, core, custom_resources, resources, secrets
 from mcp_k8s.tools.base import AppState, ToolSpec, describe_argument_errors, select
 
 log = get_logger(__name__)
@@ -87,15 +94,23 @@ def build_server(settings: Settings) -> MCPServer[AppState]:
         kube = KubeClient(settings)
         try:
             async with CacheManager(kube) as cache_manager, anyio.create_task_group() as tg:
-                state = AppState(settings=settings, kube=kube, discovery=Discovery(kube), cache=cache_manager)
+                hub = resources.SubscriptionHub(bus)
+                state = AppState(
+                    settings=settings, kube=kube, discovery=Discovery(kube), cache=cache_manager, subscriptions=hub
+                )
+                tg.start_soon(hub.run)
                 if settings.watch:
                     tg.start_soon(watch_configured_types, state)
                 yield state
+                listen.close()
+                hub.close()
                 tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await kube.aclose()
 
+    bus = InMemorySubscriptionBus()
+    listen = resources.WatchingListenHandler(bus)
     server = KubernetesMCPServer(
         "mcp-k8s",
         title="Kubernetes (mcp-k8s)",
@@ -103,9 +118,28 @@ def build_server(settings: Settings) -> MCPServer[AppState]:
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level="WARNING",
+        subscriptions=bus,
     )
     for tool in select(all_toolsets(), settings):
         server.add_tool(tool.fn, name=tool.name, title=tool.title, annotations=tool.annotations)
+    server.resource(
+        resources.NAMESPACED_TEMPLATE,
+        name="namespaced-object",
+        mime_type="application/json",
+        description="A namespaced Kubernetes object (group 'core' for the core group), from the watch cache",
+    )(resources.read_namespaced)
+    server.resource(
+        resources.CLUSTER_TEMPLATE,
+        name="cluster-object",
+        mime_type="application/json",
+        description="A cluster-scoped Kubernetes object (group 'core' for the core group), from the watch cache",
+    )(resources.read_cluster_scoped)
+    # Subscriptions in both eras: 2025-11-25 resources/subscribe (MCPServer has no handler of its own) and the
+    # 2026-07-28 listen stream, wrapped so that listening for a URI starts watching its type.
+    lowlevel = server._lowlevel_server
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, resources.on_subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, resources.on_unsubscribe)
+    lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, listen)
     return server
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
@@ -28,6 +28,7 @@ from mcp_k8s.settings import Settings
 
 if TYPE_CHECKING:
     from mcp_k8s.cache.manager import CacheManager
+    from mcp_k8s.tools.resources import SubscriptionHub
 
 log = get_logger("mcp_k8s.tools")
 
@@ -40,7 +41,7 @@ class AppState:
     kube: KubeClient
     discovery: Discovery
     cache: CacheManager | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    subscriptions: SubscriptionHub | None = None
 
     async def namespace(self, requested: str | None) -> str:
         return await resolve_namespace(self.kube, self.settings, requested)

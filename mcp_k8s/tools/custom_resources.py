@@ -105,16 +105,21 @@ class DeleteAnswer(BaseModel):
     message: str
 
 
-async def _target(
-    state: AppState, plural: str, group: str | None, version: str | None, namespace: str | None
-) -> tuple[ResourceType, str | None]:
-    """Resolve the type, refuse secrets, and resolve the namespace only for namespaced types."""
-    rt = await state.resource_type(plural, group, version)
+def refuse_secrets(rt: ResourceType) -> None:
+    """Secrets never travel through the generic paths (tools or k8s:// resources), whatever name they are asked by."""
     if (rt.group, rt.plural) in _SECRET_TYPES:
         raise errors.NotAllowed(
             "Secrets are only handled by the secret tools (list_secrets, get_secret, ...), which never return values "
             "unless the server allows it; use those."
         )
+
+
+async def _target(
+    state: AppState, plural: str, group: str | None, version: str | None, namespace: str | None
+) -> tuple[ResourceType, str | None]:
+    """Resolve the type, refuse secrets, and resolve the namespace only for namespaced types."""
+    rt = await state.resource_type(plural, group, version)
+    refuse_secrets(rt)
     return rt, (await state.namespace(namespace) if rt.namespaced else None)
 
 
@@ -303,6 +308,34 @@ def _row(obj: dict[str, Any], view: str) -> dict[str, Any]:
     return output.summarize(obj).model_dump(exclude_none=True, exclude_defaults=True)
 
 
+async def read_object(
+    state: AppState, rt: ResourceType, namespace: str | None, name: str
+) -> tuple[dict[str, Any], ObjectAnswer]:
+    """One object from the cache when it can answer, else from the API (also used for k8s:// resource reads).
+
+    Returns the stripped object and an answer header saying where it came from; `object` is left for the caller.
+    """
+    store = await cache.readable_store(state, rt, namespace)
+    cached = store.get(name, namespace) if store is not None else None
+    if store is not None and cached is not None:
+        obj = dict(cached)  # the store already holds objects stripped of managedFields and last-applied
+        info = store.info()
+        stale = round(info.stale_seconds, 3) if info.stale_seconds is not None else None
+        source: Literal["cache", "api"] = "cache"
+    else:
+        # A cache miss is confirmed with the API: the cache may be a few milliseconds behind a create.
+        obj = output.strip_object(await resources.get_object(state.kube, rt, namespace, name))
+        stale, source = None, "api"
+    header = ObjectAnswer(
+        resource=rt.display,
+        source=source,
+        resource_version=(obj.get("metadata") or {}).get("resourceVersion"),
+        stale_seconds=stale,
+        object={},
+    )
+    return obj, header
+
+
 async def get_custom_resource(
     ctx: Ctx,
     plural: Plural,
@@ -322,28 +355,7 @@ async def get_custom_resource(
     conditions and recent events, which is usually what explains an unhealthy resource."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
-    check_name(name)
-    store = await cache.readable_store(state, rt, ns)
-    cached = store.get(name, ns) if store is not None else None
-    if store is not None and cached is not None:
-        obj = dict(cached)  # the store already holds objects stripped of managedFields and last-applied
-        info = store.info()
-        answer = ObjectAnswer(
-            resource=rt.display,
-            source="cache",
-            resource_version=(obj.get("metadata") or {}).get("resourceVersion"),
-            stale_seconds=round(info.stale_seconds, 3) if info.stale_seconds is not None else None,
-            object={},
-        )
-    else:
-        # A cache miss is confirmed with the API: the cache may be a few milliseconds behind a create.
-        obj = output.strip_object(await resources.get_object(state.kube, rt, ns, name))
-        answer = ObjectAnswer(
-            resource=rt.display,
-            source="api",
-            resource_version=(obj.get("metadata") or {}).get("resourceVersion"),
-            object={},
-        )
+    obj, answer = await read_object(state, rt, ns, check_name(name))
     meta = obj.get("metadata") or {}
     budget = state.settings.output_budget - 500
     if describe:
