@@ -187,11 +187,18 @@ def serve(use_sandbox: bool, build: bool, **flags: Any) -> None:
 def watch(**flags: Any) -> None:
     """Run the background watcher daemon: the watch cache plus a JSON event stream on stdout."""
     settings = _settings(**flags)
+    if not settings.watch:
+        raise click.UsageError("mcp-k8s watch needs at least one --watch RESOURCE (e.g. widgets.example.com/v1).")
     mlog.configure(fmt=settings.log_format, level=settings.log_level)
-    from mcp_k8s.daemon import run_daemon
+    from mcp_k8s.daemon import DaemonState, run_daemon
+    from mcp_k8s.server import Shared, build_server
+
+    def mcp_app(state: DaemonState) -> Any:
+        shared = Shared(kube=state.kube, discovery=state.discovery, cache=state.cache)
+        return build_server(settings, shared=shared).streamable_http_app()
 
     with suppress(KeyboardInterrupt):
-        anyio.run(run_daemon, settings)
+        anyio.run(run_daemon, settings, mcp_app)
 
 
 @main.command()

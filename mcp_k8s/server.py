@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -86,25 +87,43 @@ class KubernetesMCPServer(MCPServer[AppState]):
             raise
 
 
-def build_server(settings: Settings) -> MCPServer[AppState]:
+@dataclass(frozen=True)
+class Shared:
+    """Parts owned by someone else (the watcher daemon) that the server uses instead of creating its own."""
+
+    kube: KubeClient
+    discovery: Discovery
+    cache: CacheManager
+
+
+def build_server(settings: Settings, *, shared: Shared | None = None) -> MCPServer[AppState]:
     """The MCPServer with its lifespan and the tools this configuration allows."""
 
     @asynccontextmanager
+    async def serve_state(
+        kube: KubeClient, discovery: Discovery, cache_manager: CacheManager
+    ) -> AsyncIterator[AppState]:
+        async with anyio.create_task_group() as tg:
+            hub = resources.SubscriptionHub(bus)
+            state = AppState(settings=settings, kube=kube, discovery=discovery, cache=cache_manager, subscriptions=hub)
+            tg.start_soon(hub.run)
+            if settings.watch and shared is None:
+                tg.start_soon(watch_configured_types, state)
+            yield state
+            listen.close()
+            hub.close()
+            tg.cancel_scope.cancel()
+
+    @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        if shared is not None:
+            async with serve_state(shared.kube, shared.discovery, shared.cache) as state:
+                yield state
+            return
         kube = KubeClient(settings)
         try:
-            async with CacheManager(kube) as cache_manager, anyio.create_task_group() as tg:
-                hub = resources.SubscriptionHub(bus)
-                state = AppState(
-                    settings=settings, kube=kube, discovery=Discovery(kube), cache=cache_manager, subscriptions=hub
-                )
-                tg.start_soon(hub.run)
-                if settings.watch:
-                    tg.start_soon(watch_configured_types, state)
+            async with CacheManager(kube) as cache_manager, serve_state(kube, Discovery(kube), cache_manager) as state:
                 yield state
-                listen.close()
-                hub.close()
-                tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await kube.aclose()
