@@ -26,9 +26,10 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubernetes_asyncio.client.rest import ApiException
+if TYPE_CHECKING:  # a type only: importing errors (e.g. from the I/O-free cache store) must not load the client
+    from kubernetes_asyncio.client.rest import ApiException
 
 
 @dataclass(frozen=True, kw_only=True)

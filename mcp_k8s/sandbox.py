@@ -270,8 +270,9 @@ class ControlPlane:
                 response.raise_for_status()
         return revision
 
-    async def stop_apiserver(self) -> None:
-        await self._apiserver.stop()
+    async def stop_apiserver(self, grace: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds (open watches keep a graceful shutdown waiting that long)."""
+        await self._apiserver.stop(grace)
 
     async def start_apiserver(self) -> None:
         """Start kube-apiserver again on the same port and wait until it is ready (for restart scenarios)."""

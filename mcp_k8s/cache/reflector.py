@@ -134,6 +134,17 @@ def _parse(data: bytes) -> Any:
             gc.enable()
 
 
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """An error body, read to its end or to `limit` bytes (a misbehaving proxy must not make us buffer forever)."""
+    body = bytearray()
+    while len(body) < limit:
+        chunk = await response.content.read(limit - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)
+
+
 def _too_large(status: dict[str, Any]) -> bool:
     causes = (status.get("details") or {}).get("causes") or []
     if any(c.get("reason") == "ResourceVersionTooLarge" for c in causes if isinstance(c, dict)):
@@ -192,8 +203,8 @@ class Reflector:
                         continue
                     need_list = False
                 outcome = await self._watch()
-            except errors.NotFound as exc:
-                outcome = _Outcome(_Action.NOT_SERVED, "not_found", str(exc))
+            except errors.NotFound:
+                outcome = self._status_outcome(404, None, None)
             except errors.Forbidden as exc:
                 self.shard.stats.list_failures["forbidden"] += 1
                 outcome = _Outcome(_Action.RELIST, "forbidden", str(exc), status=Status.FORBIDDEN)
@@ -212,6 +223,8 @@ class Reflector:
                     from_last_rv=False,
                 )
             need_list, list_rv, reason = await self._handle(outcome)
+            if not self.shard.synced:
+                reason = "initial"  # retries of the first LIST are still the initial sync
 
     async def _handle(self, outcome: _Outcome) -> tuple[bool, str, str]:
         """Record why the watch or list ended, set the status, wait as told; returns (need_list, list_rv, reason)."""
@@ -275,7 +288,15 @@ class Reflector:
                 if query_rv and exc.status == 504:  # too large resource version: the server is behind us
                     raise _ListExpired from None
                 raise
-            doc = _parse(data)
+            try:
+                doc = _parse(data)
+            except ValueError:
+                doc = None
+            if not isinstance(doc, dict) or not isinstance(doc.get("items", []), list):
+                raise errors.ServerError(
+                    f"The API server answered the LIST of {self.resource_type.display} with something that is not a "
+                    "list (a proxy error page?); retrying with backoff."
+                )
             page = doc.get("items") or []
             if page and ("kind" not in page[0] or "apiVersion" not in page[0]):
                 kind = str(doc.get("kind") or "").removesuffix("List") or self.resource_type.kind
@@ -336,10 +357,11 @@ class Reflector:
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             return self._transport_outcome("connect", exc)
+        api.last_response = None  # type: ignore[attr-defined]  # kubernetes_asyncio would keep the stream alive
         clean = False
         try:
             if response.status != 200:
-                body = await response.content.read(_MAX_ERROR_BODY)
+                body = await _read_capped(response, _MAX_ERROR_BODY)
                 return self._status_outcome(response.status, body, response.headers.get("Retry-After"))
             self.shard.mark_live()
             events = 0
@@ -452,33 +474,57 @@ class Reflector:
         return _Outcome(_Action.REWATCH, reason, message)
 
     def _status_outcome(self, code: int, body: Any, retry_after_header: str | None) -> _Outcome:
-        """Map an HTTP error or an in-stream ERROR Status to the reflector's next step."""
-        op = errors.Operation(verb="watch", resource=self.resource_type.qualified, namespace=self.namespace)
+        """Map an HTTP error or an in-stream ERROR Status to the reflector's next step (and one sentence for
+        `last_error`, which a tool shows next to stale data)."""
+        display = self.resource_type.display
         status = errors.parse_status(body)
-        error = errors.from_status(
-            code, body, op, server=self.kube.describe_target(), retry_after_header=retry_after_header
-        )
-        message = error.message
         reason = status.get("reason")
+        detail = " ".join(str(status.get("message") or reason or "no details").split())[:200]
+        rv = self.shard.resource_version
         if code == 410 or reason in ("Expired", "Gone"):
-            return _Outcome(_Action.RELIST, "expired", message)
+            return _Outcome(
+                _Action.RELIST,
+                "expired",
+                f"The watch on {display} expired at resourceVersion {rv} (410: {detail}); relisting from there.",
+            )
         if _too_large(status):
-            return _Outcome(_Action.RELIST, "too_large", message, from_last_rv=False)
+            return _Outcome(
+                _Action.RELIST,
+                "too_large",
+                f"The API server is behind resourceVersion {rv} for {display} (504: {detail}); relisting from "
+                "the current state.",
+                from_last_rv=False,
+            )
         if code == 429:
-            return _Outcome(_Action.REWATCH, "throttled", message, at_least=error.retry_after or 0.0)
+            op = errors.Operation(verb="watch", resource=self.resource_type.qualified, namespace=self.namespace)
+            retry = errors.from_status(code, body, op, retry_after_header=retry_after_header).retry_after or 1.0
+            return _Outcome(
+                _Action.REWATCH,
+                "throttled",
+                f"The API server asked the watch on {display} to wait (429: {detail}); retrying in {retry:g} s.",
+                at_least=retry,
+            )
         if code == 403:
-            return _Outcome(_Action.RELIST, "forbidden", message, status=Status.FORBIDDEN)
+            op = errors.Operation(verb="watch", resource=self.resource_type.qualified, namespace=self.namespace)
+            forbidden = errors.from_status(code, body, op, server=self.kube.describe_target())
+            return _Outcome(_Action.RELIST, "forbidden", forbidden.message, status=Status.FORBIDDEN)
         if code == 404:
-            return _Outcome(_Action.NOT_SERVED, "not_found", message)
+            return _Outcome(
+                _Action.NOT_SERVED,
+                "not_found",
+                f"The API server no longer serves {display} (404; its CRD may have been deleted); the cache is "
+                "empty until it is served again.",
+            )
         if code >= 500:
             now = self._clock()
             if self._internal_errors_since is None:
                 self._internal_errors_since = now
+            message = f"The API server failed the watch on {display} ({code}: {detail}); "
             if now - self._internal_errors_since < self.options.internal_error_window:
-                return _Outcome(_Action.REWATCH, "server_error", message)
+                return _Outcome(_Action.REWATCH, "server_error", message + "re-watching.")
             self._internal_errors_since = None
-            return _Outcome(_Action.RELIST, "server_error_persisted", message)
-        return _Outcome(_Action.RELIST, "error", message)
+            return _Outcome(_Action.RELIST, "server_error_persisted", message + "relisting.")
+        return _Outcome(_Action.RELIST, "error", f"The watch on {display} failed ({code}: {detail}); relisting.")
 
     # --- discovery gate ---------------------------------------------------------------------------------------
 

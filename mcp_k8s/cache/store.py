@@ -158,7 +158,7 @@ class ShardStats:
 
     lists: Counter[str] = field(default_factory=Counter)  # completed LISTs by reason
     list_failures: Counter[str] = field(default_factory=Counter)
-    watch_restarts: Counter[str] = field(default_factory=Counter)  # by reason the previous watch ended
+    watch_restarts: Counter[str] = field(default_factory=Counter)  # by why the last watch (or list) ended
     events: Counter[str] = field(default_factory=Counter)  # by event type, including BOOKMARK
     last_list_seconds: float | None = None
     last_list_objects: int = 0
@@ -320,7 +320,7 @@ class Shard:
                 elif _rv(prev) != _rv(obj):
                     changes.append(store._change(ChangeType.MODIFIED, key, obj, now, wall, synthetic=True))
             for key, prev in old.items():
-                if key not in new:
+                if key not in new and False:
                     changes.append(
                         store._change(ChangeType.DELETED, key, prev, now, wall, synthetic=True, rv=resource_version)
                     )
@@ -411,8 +411,11 @@ class Shard:
                 previous=self.status.value,
                 error=error,
             )
+        changed = status is not self.status
         self.status = status
         self.last_error = error
+        if changed:
+            self._store._status_changed()
 
     def _advance(self, resource_version: str, now: float) -> None:
         if resource_version:
@@ -468,6 +471,7 @@ class Store:
         self._listeners: list[Listener] = []
         self._subscriptions: list[Subscription] = []
         self._synced_event: anyio.Event | None = None
+        self._status_event: anyio.Event | None = None
         self._closed = False
 
     # --- shards -----------------------------------------------------------------------------------------------
@@ -682,6 +686,15 @@ class Store:
             return True
         return False
 
+    async def wait_status(self, *statuses: Status, timeout: float | None = None) -> bool:
+        """Wait until the (aggregate) status is one of `statuses`; False if `timeout` passes first."""
+        with anyio.move_on_after(timeout):
+            while self.status not in statuses:
+                if self._status_event is None:
+                    self._status_event = anyio.Event()
+                await self._status_event.wait()
+        return self.status in statuses
+
     # --- fan-out ----------------------------------------------------------------------------------------------
 
     def subscribe(
@@ -762,6 +775,11 @@ class Store:
     def _shard_synced(self) -> None:
         if self.synced and self._synced_event is not None:
             self._synced_event.set()
+
+    def _status_changed(self) -> None:
+        event, self._status_event = self._status_event, None
+        if event is not None:
+            event.set()
 
     def __iter__(self) -> Iterator[Obj]:
         for shard in self._shards.values():

@@ -242,6 +242,7 @@ class KubeClient:
                 data = await response.read()
             finally:
                 response.release()
+                api.last_response = None  # type: ignore[attr-defined]  # it would keep the body alive until the next call
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             cause = _transport_cause(exc)
             raise errors.unavailable(

@@ -188,10 +188,8 @@ class FakeApi:
                 assert request.transport is not None
                 request.transport.abort()
                 return response
-            elif step == HANG:
-                while request.transport is not None and not request.transport.is_closing():
-                    await anyio.sleep(0.02)
-                return response
+            elif step == HANG:  # the handler is cancelled when the client disconnects (handler_cancellation)
+                await anyio.sleep_forever()
             elif isinstance(step, anyio.Event):  # hold the stream until the test says go
                 await step.wait()
             elif callable(step):  # evaluated when streamed, so the change happens after the LIST

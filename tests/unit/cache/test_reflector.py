@@ -144,6 +144,17 @@ async def test_410_on_a_continue_page_restarts_the_list_from_page_one(tmp_path: 
         assert_matches_server(store, fake)
 
 
+async def test_a_list_page_that_is_not_json_is_retried(tmp_path: Path) -> None:
+    fake = FakeApi()
+    seed(fake, 1)
+    fake.lists = [Http(200, "<html>maintenance</html>")]  # a proxy error page with a 200
+    async with running(fake, tmp_path) as store:
+        assert await store.wait_synced(timeout=5)
+        assert store.shards[0].stats.list_failures["ServerError"] == 1
+        assert store.stats().lists == {"initial": 1}
+        assert_matches_server(store, fake)
+
+
 async def test_expired_not_older_than_list_falls_back_to_a_consistent_list(tmp_path: Path) -> None:
     fake = FakeApi()
     seed(fake, 1)
@@ -347,10 +358,7 @@ async def test_watch_forbidden_keeps_the_data_stale_then_recovers(tmp_path: Path
         assert stale is not None
         assert stale > 0
         await fake.wait_for("watch", 3)  # the script has run out: this watch is allowed
-        await fake.wait_for("watch", 3)
-        with anyio.fail_after(5):
-            while store.status is not Status.LIVE:  # set as the 200 arrives, just after the request is seen
-                await anyio.sleep(0.01)
+        assert await store.wait_status(Status.LIVE, timeout=5)
         assert store.stale_seconds == 0.0
 
 

@@ -79,7 +79,7 @@ def test_field_selectors() -> None:
     assert not parse_field_selector("metadata.name!=w1").matches_object(obj)
     assert parse_field_selector("metadata.namespace=ns").value_of("metadata.namespace") == "ns"
     assert parse_field_selector("metadata.namespace!=ns").value_of("metadata.namespace") is None
-    with pytest.raises(UnsupportedFieldSelector, match="metadata.name and metadata.namespace"):
+    with pytest.raises(UnsupportedFieldSelector, match=r"metadata\.name and metadata\.namespace"):
         parse_field_selector("status.phase=Running")
     with pytest.raises(errors.InvalidInput, match="field=value"):
         parse_field_selector("metadata.name")
