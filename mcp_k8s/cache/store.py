@@ -320,7 +320,7 @@ class Shard:
                 elif _rv(prev) != _rv(obj):
                     changes.append(store._change(ChangeType.MODIFIED, key, obj, now, wall, synthetic=True))
             for key, prev in old.items():
-                if key not in new and False:
+                if key not in new:
                     changes.append(
                         store._change(ChangeType.DELETED, key, prev, now, wall, synthetic=True, rv=resource_version)
                     )

@@ -138,5 +138,9 @@ def test_sandbox_command_stops_on_sigterm(cluster: TestCluster, tmp_path: Path) 
         assert not any(_alive(pid) for pid in children)
         assert not workdir.exists()
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # a failed assertion: still stop it gracefully, so no etcd/apiserver is orphaned
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -33,7 +33,7 @@ from tests.integration.cache.support import (
 from tests.kube import api_client, apply_test_crds, create_namespace
 from tests.proxy import tcp_proxy
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
 
 
 @pytest.fixture

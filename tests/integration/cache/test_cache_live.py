@@ -37,7 +37,7 @@ from tests.integration.cache.support import (
 from tests.kube import MakeUser, apply_crd, create_namespace
 from tests.proxy import tcp_proxy
 
-pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("crds")]
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("crds"), pytest.mark.timeout(120)]
 
 
 async def test_cold_start_syncs_only_after_the_full_paginated_list(

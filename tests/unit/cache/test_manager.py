@@ -16,7 +16,7 @@ from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.settings import Settings
 from tests.unit.cache.fakeapi import WIDGETS, FakeApi, serve, widget
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 OPTIONS = ReflectorOptions(backoff_initial=0.02, backoff_jitter=0.0, watch_timeout=(30, 30))
 CLUSTER_SCOPED = ResourceType(group="example.com", version="v1", plural="gizmos", kind="Gizmo", namespaced=False)

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from mcp_k8s.cache.reflector import Backoff, Reflector, ReflectorOptions
-from mcp_k8s.cache.store import ChangeType, Status, Store
+from mcp_k8s.cache.store import Change, ChangeType, Status, Store, Subscription
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.settings import Settings
 from tests.unit.cache.fakeapi import (
@@ -32,7 +32,7 @@ from tests.unit.cache.fakeapi import (
     widget,
 )
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 FAST = ReflectorOptions(
     page_size=2,
@@ -67,6 +67,12 @@ async def running(
 def seed(fake: FakeApi, count: int) -> None:
     for i in range(count):
         fake.put(widget(f"w{i}"))
+
+
+async def next_change(subscription: Subscription, timeout: float = 5.0) -> Change:
+    """The next change, or a failure (never a hang) if it does not come."""
+    with anyio.fail_after(timeout):
+        return await subscription.__anext__()
 
 
 def assert_matches_server(store: Store, fake: FakeApi) -> None:
@@ -370,7 +376,7 @@ async def test_type_not_served_empties_the_store_and_recovers(tmp_path: Path) ->
         await store.wait_synced(timeout=5)
         with store.subscribe() as sub:
             fake.served = False  # … and the type is gone
-            deleted = [await sub.__anext__(), await sub.__anext__()]
+            deleted = [await next_change(sub), await next_change(sub)]
             assert {(c.type, c.name, c.synthetic) for c in deleted} == {
                 (ChangeType.DELETED, "w0", True),
                 (ChangeType.DELETED, "w1", True),
@@ -381,7 +387,7 @@ async def test_type_not_served_empties_the_store_and_recovers(tmp_path: Path) ->
             fake.objects.clear()
             fake.put(widget("again"))
             fake.served = True
-            added = await sub.__anext__()
+            added = await next_change(sub)
             assert (added.type, added.name, added.synthetic) == (ChangeType.ADDED, "again", True)
         assert store.stats().lists["served_again"] == 1
         assert_matches_server(store, fake)
@@ -403,7 +409,7 @@ async def test_relist_emits_synthetic_changes_for_what_was_missed(tmp_path: Path
             fake.put(widget("recreated", uid="a-new-uid"))
             fake.put(widget("born"))
             go.set()
-            changes = [await sub.__anext__() for _ in range(5)]
+            changes = [await next_change(sub) for _ in range(5)]
         assert_matches_server(store, fake)
     assert all(c.synthetic for c in changes)
     assert sorted((c.type.value, c.name) for c in changes) == [

@@ -12,7 +12,7 @@ from mcp_k8s.cache.selectors import UnsupportedFieldSelector
 from mcp_k8s.cache.store import ChangeType, Status, Store, SubscriptionOverflow, rv_at_least
 from tests.unit.cache.fakeapi import widget
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 
 class Clock:
@@ -288,9 +288,10 @@ async def test_slow_subscriber_is_cut_off_and_never_blocks_the_writer() -> None:
         for i in range(10):
             shard.apply("ADDED", w(f"o{i}", 2 + i))  # synchronous: returns without waiting for anyone
         assert slow.overflowed
-        assert [c.name for c in [await slow.__anext__(), await slow.__anext__()]] == ["o0", "o1"]
-        with pytest.raises(SubscriptionOverflow):
-            await slow.__anext__()
+        with anyio.fail_after(5):
+            assert [c.name for c in [await slow.__anext__(), await slow.__anext__()]] == ["o0", "o1"]
+            with pytest.raises(SubscriptionOverflow):
+                await slow.__anext__()
         assert fast.receive_nowait() is not None
         assert not fast.overflowed
     assert store.resource_version == "11"
