@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-from contextlib import suppress
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar
 

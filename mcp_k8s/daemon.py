@@ -201,7 +201,7 @@ def metrics(state: DaemonState) -> str:
 async def serve_health(state: DaemonState, port: int, *, task_status: anyio.abc.TaskStatus[int]) -> None:
     """A minimal HTTP/1.1 responder for probes on loopback: three GET endpoints need no web framework."""
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port)
-    bound = listener.extra(anyio.abc.SocketAttribute.local_port)
+    bound = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 (anyio typed attribute, not Django)
     log.info("health endpoints listening", address=f"127.0.0.1:{bound}")
     task_status.started(bound)
 

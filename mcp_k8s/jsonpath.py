@@ -67,7 +67,8 @@ def parse(text: str) -> Path:
         match = _TOKEN.match(raw, position)
         if match is None or match.end() == position:
             raise errors.InvalidInput(
-                f"jsonpath {text!r} is not understood at {raw[position : position + 20]!r}; supported: .a.b, ['k.e.y'], "
+                f"jsonpath {text!r} is not understood at {raw[position : position + 20]!r}; "
+                "supported: .a.b, ['k.e.y'], "
                 '[0], [*] and [?(@.type=="Ready")].'
             )
         if match.group("name") is not None:

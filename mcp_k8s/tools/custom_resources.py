@@ -15,8 +15,9 @@ from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
-from mcp_k8s.kube import core, resources
+from mcp_k8s.cache.selectors import UnsupportedFieldSelector
 from mcp_k8s.cache.store import Store
+from mcp_k8s.kube import core, resources
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools import cache
 from mcp_k8s.tools.base import (
@@ -172,9 +173,8 @@ async def list_custom_resources(
         if store is not None:
             try:
                 return _list_from_cache(state, rt, store, scope, label_selector, field_selector, limit, token, view)
-            except errors.InvalidInput:
-                if not field_selector:
-                    raise  # a bad label selector is the caller's to fix; other field selectors need the API
+            except UnsupportedFieldSelector:
+                pass  # fields beyond metadata.name/namespace (CRD selectableFields) are the API's to evaluate
         note = cache.cache_note(state.cache.get(rt) if state.cache else None, rt)
     else:
         note = None

@@ -23,8 +23,14 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.server.subscriptions import ListenHandler, ResourceUpdated, SubscriptionBus
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, EmptyResult, SubscribeRequestParams, SubscriptionsListenRequestParams
-from mcp.types import SubscriptionsListenResult, UnsubscribeRequestParams
+from mcp.types import (
+    INVALID_PARAMS,
+    EmptyResult,
+    SubscribeRequestParams,
+    SubscriptionsListenRequestParams,
+    SubscriptionsListenResult,
+    UnsubscribeRequestParams,
+)
 
 from mcp_k8s import errors
 from mcp_k8s.cache.store import Change, Store
@@ -54,11 +60,12 @@ def uri_for(rt: ResourceType, namespace: str | None, name: str) -> str:
 def parse_uri(uri: str) -> tuple[str, str, str, str | None, str]:
     """(group, version, plural, namespace, name) from a k8s:// URI; InvalidInput for anything else."""
     parts = urlsplit(uri)
-    segments = [unquote(p) for p in ([parts.netloc] + parts.path.split("/")[1:])]
+    segments = [unquote(p) for p in [parts.netloc, *parts.path.split("/")[1:]]]
     if parts.scheme != SCHEME or len(segments) not in (4, 5) or not all(segments):
         raise errors.InvalidInput(
-            f"{uri[:200]!r} is not a k8s:// object URI; use k8s://{{group}}/{{version}}/{{plural}}/{{namespace}}/{{name}} "
-            "(or without the namespace for cluster-scoped types; the core group is 'core')."
+            f"{uri[:200]!r} is not a k8s:// object URI; use "
+            "k8s://{group}/{version}/{plural}/{namespace}/{name} (no namespace for cluster-scoped types; "
+            "the core group is 'core')."
         )
     group = "" if segments[0] == CORE else segments[0]
     if len(segments) == 5:

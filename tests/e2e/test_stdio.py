@@ -37,7 +37,7 @@ async def test_stdio_session_speaks_only_protocol(
     assert "kubernetes client configured" in served.stderr
 
 
-async def test_bad_flags_fail_with_one_line(cluster: TestCluster) -> None:
+def test_bad_flags_fail_with_one_line(cluster: TestCluster) -> None:
     import subprocess
     import sys
 

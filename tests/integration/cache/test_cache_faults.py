@@ -61,7 +61,7 @@ async def test_apiserver_restart_loses_no_updates_and_duplicates_nothing() -> No
             await plane.stop_apiserver(grace=1.0)  # a crash, not a drain: the open watch would hold it 15 s
             assert await store.wait_status(Status.STALE, timeout=30)
             with anyio.fail_after(30):  # a refused connection has no event of its own; its counter is observable
-                while store.stats().watch_restarts["connect"] < 2:  # noqa: ASYNC110
+                while store.stats().watch_restarts["connect"] < 2:
                     await anyio.sleep(0.05)
             assert store.stats().lists == {"initial": 1}  # refused connections are retried as WATCH, not LIST
             await plane.start_apiserver()

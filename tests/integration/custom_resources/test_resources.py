@@ -61,7 +61,9 @@ async def test_legacy_subscribe_gets_debounced_updates(
 
     async with mcp_client(settings, mode="legacy", message_handler=on_message) as c:
         caps = c.server_capabilities
-        assert caps is not None and caps.resources is not None and caps.resources.subscribe is True
+        assert caps is not None
+        assert caps.resources is not None
+        assert caps.resources.subscribe is True
         await c.subscribe_resource(uri)
         for size in range(1, 21):  # a burst of 20 writes
             await patch(admin, namespace, "watched", size)
@@ -84,16 +86,15 @@ async def test_listen_stream_gets_updates(
 ) -> None:
     await create(admin, namespace, "streamed", size=0)
     uri = f"k8s://example.com/v1/widgets/{namespace}/streamed"
-    async with mcp_client(settings, mode="auto") as c:
-        async with c.listen(resource_subscriptions=[uri]) as sub:
+    async with mcp_client(settings, mode="auto") as c, c.listen(resource_subscriptions=[uri]) as sub:
 
-            async def write_later() -> None:
-                await anyio.sleep(0.3)
-                await patch(admin, namespace, "streamed", 3)
+        async def write_later() -> None:
+            await anyio.sleep(0.3)
+            await patch(admin, namespace, "streamed", 3)
 
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(write_later)
-                with anyio.fail_after(10):
-                    async for event in sub:
-                        assert getattr(event, "uri", None) == uri
-                        break
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write_later)
+            with anyio.fail_after(10):
+                async for event in sub:
+                    assert getattr(event, "uri", None) == uri
+                    break
