@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field
 
 from mcp_k8s import errors
+from mcp_k8s.kube.core import age as age  # re-exported: answers everywhere use one age format
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Conditions worth a line in a summary; others are kept in the full view.
@@ -45,23 +45,6 @@ def strip_object(obj: Mapping[str, Any]) -> dict[str, Any]:
                 meta.pop("annotations")
         out["metadata"] = meta
     return out
-
-
-def age(timestamp: str | None, now: dt.datetime | None = None) -> str | None:
-    """kubectl-style age: 45s, 12m, 5h, 3d."""
-    if not timestamp:
-        return None
-    try:
-        then = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    seconds = int(((now or dt.datetime.now(dt.UTC)) - then).total_seconds())
-    if seconds < 0:
-        return "0s"
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size * (2 if unit != "m" else 1):
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 class Condition(BaseModel):

@@ -18,6 +18,7 @@ from mcp_k8s import errors
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery, ResourceType
 from mcp_k8s.kube.namespaces import resolve_namespace
+from mcp_k8s.kube.resources import list_query
 from mcp_k8s.settings import Settings
 
 DEFAULT_LOG_BYTES = 16_000
@@ -65,26 +66,30 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _list_query(
-    label_selector: str | None, field_selector: str | None, limit: int | None, continue_token: str | None
-) -> list[tuple[str, str | int | bool]]:
-    query: list[tuple[str, str | int | bool]] = []
-    if label_selector:
-        query.append(("labelSelector", label_selector))
-    if field_selector:
-        query.append(("fieldSelector", field_selector))
-    if limit:
-        query.append(("limit", limit))
-    if continue_token:
-        query.append(("continue", continue_token))
-    return query
-
-
 def _core_path(plural: str, namespace: str | None, name: str | None = None, sub: str | None = None) -> str:
     path = f"/api/v1/namespaces/{namespace}/{plural}" if namespace else f"/api/v1/{plural}"
     if name:
         path += f"/{name}" + (f"/{sub}" if sub else "")
     return path
+
+
+async def _list(
+    kube: KubeClient,
+    plural: str,
+    namespace: str | None,
+    label_selector: str | None,
+    field_selector: str | None,
+    limit: int | None,
+    continue_token: str | None,
+) -> dict[str, Any]:
+    """One page of a core/v1 list as raw JSON."""
+    doc: dict[str, Any] = await kube.request(
+        "GET",
+        _core_path(plural, namespace),
+        op=errors.Operation(verb="list", resource=plural, namespace=namespace),
+        query=list_query(label_selector, field_selector, limit, continue_token),
+    )
+    return doc
 
 
 class PageInfo(BaseModel):
@@ -233,12 +238,7 @@ async def list_pods(
     continue_token: str | None = None,
 ) -> PodPage:
     """One page of pods as rows; `namespace=None` lists across all namespaces."""
-    doc = await kube.request(
-        "GET",
-        _core_path("pods", namespace),
-        op=errors.Operation(verb="list", resource="pods", namespace=namespace),
-        query=_list_query(label_selector, field_selector, limit, continue_token),
-    )
+    doc = await _list(kube, "pods", namespace, label_selector, field_selector, limit, continue_token)
     now = dt.datetime.now(dt.UTC)
     return PodPage(items=[pod_row(p, now) for p in doc.get("items") or []], page=_page_info(doc))
 
@@ -578,7 +578,7 @@ async def list_events(
             "GET",
             _core_path("events", namespace),
             op=op,
-            query=_list_query(None, ",".join(selectors) or None, EVENT_PAGE, token),
+            query=list_query(None, ",".join(selectors) or None, EVENT_PAGE, token),
         )
         events += doc.get("items") or []
         token = (doc.get("metadata") or {}).get("continue") or None
@@ -663,12 +663,7 @@ async def list_services(
     limit: int | None = None,
     continue_token: str | None = None,
 ) -> ServicePage:
-    doc = await kube.request(
-        "GET",
-        _core_path("services", namespace),
-        op=errors.Operation(verb="list", resource="services", namespace=namespace),
-        query=_list_query(label_selector, field_selector, limit, continue_token),
-    )
+    doc = await _list(kube, "services", namespace, label_selector, field_selector, limit, continue_token)
     now = dt.datetime.now(dt.UTC)
     return ServicePage(items=[service_row(s, now) for s in doc.get("items") or []], page=_page_info(doc))
 
@@ -817,7 +812,7 @@ async def list_namespaces(kube: KubeClient, settings: Settings, *, label_selecto
             "GET",
             "/api/v1/namespaces",
             op=errors.Operation(verb="list", resource="namespaces"),
-            query=_list_query(label_selector, None, None, None),
+            query=list_query(label_selector, None, None, None),
         )
     except errors.Forbidden:
         names = list(settings.allowed_namespaces) or [await resolve_namespace(kube, settings, None)]

@@ -32,6 +32,22 @@ def _dry_run(query: list[tuple[str, str | int | bool]], dry_run: bool) -> list[t
     return query
 
 
+def list_query(
+    label_selector: str | None, field_selector: str | None, limit: int | None, continue_token: str | None
+) -> list[tuple[str, str | int | bool]]:
+    """The query parameters of a LIST, with unset ones left out (the server treats empty values as set)."""
+    query: list[tuple[str, str | int | bool]] = []
+    if label_selector:
+        query.append(("labelSelector", label_selector))
+    if field_selector:
+        query.append(("fieldSelector", field_selector))
+    if limit:
+        query.append(("limit", limit))
+    if continue_token:
+        query.append(("continue", continue_token))
+    return query
+
+
 async def list_objects(
     kube: KubeClient,
     rt: ResourceType,
@@ -44,15 +60,7 @@ async def list_objects(
     resource_version: str | None = None,
 ) -> dict[str, Any]:
     """One page of a LIST. `namespace=None` lists across all namespaces (or a cluster-scoped type)."""
-    query: list[tuple[str, str | int | bool]] = []
-    if label_selector:
-        query.append(("labelSelector", label_selector))
-    if field_selector:
-        query.append(("fieldSelector", field_selector))
-    if limit:
-        query.append(("limit", limit))
-    if continue_token:
-        query.append(("continue", continue_token))
+    query = list_query(label_selector, field_selector, limit, continue_token)
     if resource_version is not None:
         query.append(("resourceVersion", resource_version))
     result: dict[str, Any] = await kube.request(

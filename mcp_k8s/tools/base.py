@@ -11,15 +11,16 @@ import functools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import anyio
+from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, Elicit
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from mcp_k8s import errors
+from mcp_k8s import errors, output
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery, ResourceType
 from mcp_k8s.kube.namespaces import resolve_namespace
@@ -158,6 +159,75 @@ def as_result(result: Any) -> Any:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
+Row = TypeVar("Row")
+# (namespace, the server's continue token) -> (rows of that page, the server's next continue token)
+PageFetch = Callable[[str | None, str | None], Awaitable[tuple[list[Row], str | None]]]
+
+
+@dataclass(frozen=True)
+class Page(Generic[Row]):
+    """One page of a listing, fitted to the answer budget."""
+
+    namespace: str | None  # the single namespace listed; None for several, all, or a cluster-scoped type
+    rows: list[Row]
+    continue_token: str | None
+    truncated: output.Truncation | None
+
+
+async def paged(
+    state: AppState,
+    *,
+    namespace: str | None,
+    all_namespaces: bool,
+    namespaced: bool,
+    continue_token: str | None,
+    fetch: PageFetch[Row],
+    overhead: int,
+    narrow: str = "label_selector or a smaller limit",
+    token_fields: dict[str, Any] | None = None,
+) -> Page[Row]:
+    """The one way tools page through the API: one namespace, the allowed set, or everything.
+
+    Our continue token records which namespace of the set, the server's own continue token, and how many rows of the
+    server's page were already shown, so a page cut to fit the budget resumes exactly where it stopped.
+    """
+    namespaces: list[str | None]
+    if not namespaced:
+        namespaces = [None]
+    elif all_namespaces:
+        namespaces = list(state.settings.allowed_namespaces) or [None]
+    else:
+        namespaces = [await state.namespace(namespace)]
+    token = output.decode_token(continue_token) if continue_token else {}
+    index = token.get("i", 0)
+    if not isinstance(index, int) or not 0 <= index < len(namespaces):
+        raise errors.InvalidInput("continue_token does not match this listing; start again without it.")
+    rows, server_next = await fetch(namespaces[index], token.get("c"))
+    skip = token.get("s", 0)
+    rows = rows[skip:] if isinstance(skip, int) and skip >= 0 else rows
+    fit = output.fit_items(rows, state.settings.output_budget, overhead, measure=output.size_of)
+    extra = token_fields or {}
+    next_token: str | None = None
+    truncated: output.Truncation | None = None
+    if fit < len(rows):
+        next_token = output.encode_token({**extra, "i": index, "c": token.get("c"), "s": skip + fit})
+        truncated = output.Truncation(
+            omitted=len(rows) - fit,
+            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
+            f"{narrow}.",
+        )
+    elif server_next:
+        next_token = output.encode_token({**extra, "i": index, "c": server_next, "s": 0})
+    elif index + 1 < len(namespaces):
+        next_token = output.encode_token({**extra, "i": index + 1, "s": 0})
+    return Page(
+        namespace=namespaces[index] if len(namespaces) == 1 else None,
+        rows=rows[:fit],
+        continue_token=next_token,
+        truncated=truncated,
+    )
+
+
 # Parameter types shared by the tools (descriptions are what the model reads).
 Plural = Annotated[
     str,
@@ -229,6 +299,19 @@ async def ask_confirmation(
         return Confirm(confirm=False)
     return Elicit(question, Confirm)
 
+
+def confirmed(ctx: Context[Any, Any], confirmation: ElicitationResult[Confirm], *, force: bool) -> bool:
+    """True to go ahead, False when the user declined; NotAllowed when nobody could be asked and force was not given."""
+    if isinstance(confirmation, AcceptedElicitation) and confirmation.data.confirm:
+        return True
+    capabilities = ctx.client_capabilities
+    if not force and (capabilities is None or capabilities.elicitation is None):
+        raise errors.NotAllowed(NOT_CONFIRMED_NO_CLIENT)
+    return False
+
+
+DECLINED = "The user did not confirm; nothing was deleted."
+DRY_RUN_DELETE = "Dry run: the server accepted the deletion; nothing was deleted."
 
 NOT_CONFIRMED_NO_CLIENT = (
     "Not done: this client cannot ask the user to confirm a destructive operation; call again with force=true only "

@@ -7,7 +7,6 @@ custom resource is unhealthy: which pods are not ready and why, what they logged
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, Field
@@ -15,7 +14,6 @@ from pydantic import BaseModel, Field
 from mcp_k8s import errors, output
 from mcp_k8s.kube import core
 from mcp_k8s.tools.base import (
-    AppState,
     ContinueToken,
     Ctx,
     FieldSelector,
@@ -28,6 +26,7 @@ from mcp_k8s.tools.base import (
     Version,
     app,
     check_name,
+    paged,
     spec,
 )
 
@@ -66,49 +65,9 @@ class EventsAnswer(core.EventList):
     truncated: output.Truncation | None = None
 
 
-Fetch = Callable[[str | None, str | None], Awaitable[tuple[list[Row], core.PageInfo]]]
-
-
-async def _paged(
-    state: AppState,
-    namespace: str | None,
-    all_namespaces: bool,
-    continue_token: str | None,
-    fetch: Fetch[Row],
-) -> tuple[str | None, list[Row], str | None, output.Truncation | None]:
-    """One page across one namespace or the allowed set, fitted to the budget; returns (namespace shown, rows,
-    next token, truncation). The token says which namespace, which server page and how many rows were already
-    shown, so a page cut for size resumes exactly where it stopped."""
-    namespaces: list[str | None]
-    if all_namespaces:
-        namespaces = list(state.settings.allowed_namespaces) or [None]
-    else:
-        namespaces = [await state.namespace(namespace)]
-    token = output.decode_token(continue_token) if continue_token else {}
-    index = int(token.get("i", 0))
-    if not 0 <= index < len(namespaces):
-        raise errors.InvalidInput("continue_token does not match this listing; start again without it.")
-    rows, page = await fetch(namespaces[index], token.get("c"))
-    skip = int(token.get("s", 0))
-    rows = rows[skip:]
-    if not all_namespaces:
-        rows = [r.model_copy(update={"namespace": None}) for r in rows]  # said once in the envelope
-    fit = output.fit_items(rows, state.settings.output_budget - _ENVELOPE_SLACK, 200, measure=output.size_of)
-    next_token: str | None = None
-    truncated: output.Truncation | None = None
-    if fit < len(rows):
-        next_token = output.encode_token({"i": index, "c": token.get("c"), "s": skip + fit})
-        truncated = output.Truncation(
-            omitted=len(rows) - fit,
-            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
-            "label_selector, field_selector or a smaller limit.",
-        )
-    elif page.continue_token:
-        next_token = output.encode_token({"i": index, "c": page.continue_token, "s": 0})
-    elif index + 1 < len(namespaces):
-        next_token = output.encode_token({"i": index + 1, "s": 0})
-    shown = namespaces[index] if len(namespaces) == 1 else None
-    return shown, rows[:fit], next_token, truncated
+def _one_namespace(rows: list[Row], all_namespaces: bool) -> list[Row]:
+    """Rows of a single-namespace listing leave the namespace out: the envelope says it once."""
+    return rows if all_namespaces else [r.model_copy(update={"namespace": None}) for r in rows]
 
 
 async def list_pods(
@@ -125,7 +84,7 @@ async def list_pods(
     spec.nodeName=node-1."""
     state = app(ctx)
 
-    async def fetch(ns: str | None, server_token: str | None) -> tuple[list[core.PodRow], core.PageInfo]:
+    async def fetch(ns: str | None, server_token: str | None) -> tuple[list[core.PodRow], str | None]:
         page = await core.list_pods(
             state.kube,
             ns,
@@ -134,10 +93,25 @@ async def list_pods(
             limit=limit,
             continue_token=server_token,
         )
-        return page.items, page.page
+        return _one_namespace(page.items, all_namespaces), page.page.continue_token
 
-    shown, rows, token, truncated = await _paged(state, namespace, all_namespaces, continue_token, fetch)
-    return PodList(namespace=shown, count=len(rows), items=rows, continue_token=token, truncated=truncated)
+    found = await paged(
+        state,
+        namespace=namespace,
+        all_namespaces=all_namespaces,
+        namespaced=True,
+        continue_token=continue_token,
+        fetch=fetch,
+        overhead=_ENVELOPE_SLACK,
+        narrow="label_selector, field_selector or a smaller limit",
+    )
+    return PodList(
+        namespace=found.namespace,
+        count=len(found.rows),
+        items=found.rows,
+        continue_token=found.continue_token,
+        truncated=found.truncated,
+    )
 
 
 async def get_pod_logs(
@@ -254,7 +228,7 @@ async def list_services(
     """List services: type, cluster IP, external addresses, ports (name:port:nodePort→target/protocol), selector."""
     state = app(ctx)
 
-    async def fetch(ns: str | None, server_token: str | None) -> tuple[list[core.ServiceRow], core.PageInfo]:
+    async def fetch(ns: str | None, server_token: str | None) -> tuple[list[core.ServiceRow], str | None]:
         page = await core.list_services(
             state.kube,
             ns,
@@ -263,10 +237,25 @@ async def list_services(
             limit=limit,
             continue_token=server_token,
         )
-        return page.items, page.page
+        return _one_namespace(page.items, all_namespaces), page.page.continue_token
 
-    shown, rows, token, truncated = await _paged(state, namespace, all_namespaces, continue_token, fetch)
-    return ServiceList(namespace=shown, count=len(rows), items=rows, continue_token=token, truncated=truncated)
+    found = await paged(
+        state,
+        namespace=namespace,
+        all_namespaces=all_namespaces,
+        namespaced=True,
+        continue_token=continue_token,
+        fetch=fetch,
+        overhead=_ENVELOPE_SLACK,
+        narrow="label_selector, field_selector or a smaller limit",
+    )
+    return ServiceList(
+        namespace=found.namespace,
+        count=len(found.rows),
+        items=found.rows,
+        continue_token=found.continue_token,
+        truncated=found.truncated,
+    )
 
 
 TOOLS: list[ToolSpec] = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import yaml
-from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, Field
 
@@ -21,7 +21,8 @@ from mcp_k8s.kube import core, resources
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools import cache
 from mcp_k8s.tools.base import (
-    NOT_CONFIRMED_NO_CLIENT,
+    DECLINED,
+    DRY_RUN_DELETE,
     AppState,
     Confirm,
     ContinueToken,
@@ -40,6 +41,8 @@ from mcp_k8s.tools.base import (
     app,
     ask_confirmation,
     check_name,
+    confirmed,
+    paged,
     spec,
 )
 
@@ -178,7 +181,9 @@ async def list_custom_resources(
         note = cache.cache_note(state.cache.get(rt) if state.cache else None, rt)
     else:
         note = None
-    answer = await _list_from_api(state, rt, ns, all_namespaces, label_selector, field_selector, limit, token, view)
+    answer = await _list_from_api(
+        state, rt, ns, all_namespaces, label_selector, field_selector, limit, continue_token, view
+    )
     return answer.model_copy(update={"note": note}) if note else answer
 
 
@@ -245,60 +250,47 @@ async def _list_from_api(
     label_selector: str | None,
     field_selector: str | None,
     limit: int,
-    token: dict[str, Any],
+    continue_token: str | None,
     view: str,
 ) -> ResourceList:
-    """A page from a direct LIST: our token carries the namespace index, the server's continue token, and how many
-    rows of the server's page were already shown (when a page had to be cut to the budget)."""
-    budget = state.settings.output_budget
-    namespaces: list[str | None]
-    if not rt.namespaced:
-        namespaces = [None]
-    elif all_namespaces:
-        namespaces = list(state.settings.allowed_namespaces) or [None]
-    else:
-        namespaces = [ns]
-    index = int(token.get("i", 0))
-    if not 0 <= index < len(namespaces):
-        raise errors.InvalidInput("continue_token does not match this listing; start again without it.")
-    page = await resources.list_objects(
-        state.kube,
-        rt,
-        namespaces[index],
-        label_selector=label_selector,
-        field_selector=field_selector,
-        limit=limit,
-        continue_token=token.get("c"),
-    )
-    raw_items = page.get("items") or []
-    skip = int(token.get("s", 0))
-    items = [_row(item, view) for item in raw_items[skip:]]
-    envelope = ResourceList(
-        resource=rt.display,
-        kind=rt.kind,
-        namespace=namespaces[index] if len(namespaces) == 1 else None,
-        source="api",
-        resource_version=(page.get("metadata") or {}).get("resourceVersion"),
-        count=0,
-        items=[],
-    )
-    fit = output.fit_items(items, budget, output.size_of(envelope) + 200, measure=output.size_of)
-    server_continue = (page.get("metadata") or {}).get("continue")
-    next_token: str | None = None
-    truncated: output.Truncation | None = None
-    if fit < len(items):
-        next_token = output.encode_token({"src": "api", "i": index, "c": token.get("c"), "s": skip + fit})
-        truncated = output.Truncation(
-            omitted=len(items) - fit,
-            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
-            "label_selector, a smaller limit, or view=summary.",
+    """A page from a direct LIST (tokens are tagged src=api, so later pages stay on the API)."""
+
+    async def fetch(namespace: str | None, server_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        page = await resources.list_objects(
+            state.kube,
+            rt,
+            namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=limit,
+            continue_token=server_token,
         )
-    elif server_continue:
-        next_token = output.encode_token({"src": "api", "i": index, "c": server_continue, "s": 0})
-    elif index + 1 < len(namespaces):
-        next_token = output.encode_token({"src": "api", "i": index + 1, "s": 0})
+        meta = page.get("metadata") or {}
+        versions.append(meta.get("resourceVersion"))
+        return [_row(item, view) for item in page.get("items") or []], meta.get("continue")
+
+    versions: list[str | None] = []
+    envelope = ResourceList(resource=rt.display, kind=rt.kind, source="api", count=0, items=[])
+    found = await paged(
+        state,
+        namespace=ns,
+        all_namespaces=all_namespaces,
+        namespaced=rt.namespaced,
+        continue_token=continue_token,
+        fetch=fetch,
+        overhead=output.size_of(envelope) + 200,
+        narrow="label_selector, a smaller limit, or view=summary",
+        token_fields={"src": "api"},
+    )
     return envelope.model_copy(
-        update={"items": items[:fit], "count": fit, "continue_token": next_token, "truncated": truncated}
+        update={
+            "namespace": found.namespace,
+            "resource_version": versions[-1] if versions else None,
+            "items": found.rows,
+            "count": len(found.rows),
+            "continue_token": found.continue_token,
+            "truncated": found.truncated,
+        }
     )
 
 
@@ -505,16 +497,15 @@ async def delete_custom_resource(
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     check_name(name)
-    answer = DeleteAnswer(deleted=False, dry_run=dry_run, resource=rt.display, name=name, namespace=ns, message="")
-    if not (isinstance(confirmation, AcceptedElicitation) and confirmation.data.confirm):
-        capabilities = ctx.client_capabilities
-        if not force and (capabilities is None or capabilities.elicitation is None):
-            raise errors.NotAllowed(NOT_CONFIRMED_NO_CLIENT)
-        return answer.model_copy(update={"message": "The user did not confirm; nothing was deleted."})
+    answer = DeleteAnswer(
+        deleted=False, dry_run=dry_run, resource=rt.display, name=name, namespace=ns, message=DECLINED
+    )
+    if not confirmed(ctx, confirmation, force=force):
+        return answer
     result = await resources.delete_object(state.kube, rt, ns, name, dry_run=dry_run)
     pending = (result.get("metadata") or {}).get("finalizers") if result.get("kind") != "Status" else None
     if dry_run:
-        message = "Dry run: the server accepted the deletion; nothing was deleted."
+        message = DRY_RUN_DELETE
     elif pending:
         await cache.await_write(state, rt, ns, result)
         message = f"Deletion started; waiting on finalizers {', '.join(pending)} before the object disappears."

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
-from mcp_k8s import errors, output
+from mcp_k8s import output
 from mcp_k8s.kube import secrets
 from mcp_k8s.kube.secrets import GeneratedKey, GenerateSpec, SecretView
 from mcp_k8s.tools.base import (
-    NOT_CONFIRMED_NO_CLIENT,
+    DECLINED,
+    DRY_RUN_DELETE,
     Confirm,
     ContinueToken,
     Ctx,
@@ -33,6 +34,8 @@ from mcp_k8s.tools.base import (
     app,
     ask_confirmation,
     check_name,
+    confirmed,
+    paged,
     spec,
 )
 
@@ -170,43 +173,35 @@ async def list_secrets(
 ) -> SecretList:
     """List secrets: names, types and keys, never values (field_selector can match type=kubernetes.io/tls)."""
     state = app(ctx)
-    namespaces: list[str | None]
-    if all_namespaces:
-        namespaces = list(state.settings.allowed_namespaces) or [None]
-    else:
-        namespaces = [await state.namespace(namespace)]
-    token = output.decode_token(continue_token) if continue_token else {}
-    index = int(token.get("i", 0))
-    if not 0 <= index < len(namespaces):
-        raise errors.InvalidInput("continue_token does not match this listing; start again without it.")
-    page = await secrets.list_secrets(
-        state.kube,
-        namespaces[index],
-        label_selector=label_selector,
-        field_selector=field_selector,
-        limit=limit,
-        continue_token=token.get("c"),
-    )
-    skip = int(token.get("s", 0))
     budget = state.settings.output_budget
-    rows = [_row(view, all_namespaces, max(200, budget // 10)) for view in page.items[skip:]]
-    envelope = SecretList(namespace=None if all_namespaces else namespaces[index], count=0, items=[])
-    fit = output.fit_items(rows, budget, output.size_of(envelope) + 200, measure=output.size_of)
-    next_token: str | None = None
-    truncated: output.Truncation | None = None
-    if fit < len(rows):
-        next_token = output.encode_token({"i": index, "c": token.get("c"), "s": skip + fit})
-        truncated = output.Truncation(
-            omitted=len(rows) - fit,
-            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
-            "label_selector or a smaller limit.",
+
+    async def fetch(ns: str | None, server_token: str | None) -> tuple[list[SecretRow], str | None]:
+        page = await secrets.list_secrets(
+            state.kube,
+            ns,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=limit,
+            continue_token=server_token,
         )
-    elif page.continue_token:
-        next_token = output.encode_token({"i": index, "c": page.continue_token, "s": 0})
-    elif index + 1 < len(namespaces):
-        next_token = output.encode_token({"i": index + 1, "s": 0})
-    return envelope.model_copy(
-        update={"items": rows[:fit], "count": fit, "continue_token": next_token, "truncated": truncated}
+        return [_row(view, all_namespaces, max(200, budget // 10)) for view in page.items], page.continue_token
+
+    envelope = SecretList(namespace=None, count=0, items=[])
+    found = await paged(
+        state,
+        namespace=namespace,
+        all_namespaces=all_namespaces,
+        namespaced=True,
+        continue_token=continue_token,
+        fetch=fetch,
+        overhead=output.size_of(envelope) + 200,
+    )
+    return SecretList(
+        namespace=found.namespace,
+        count=len(found.rows),
+        items=found.rows,
+        continue_token=found.continue_token,
+        truncated=found.truncated,
     )
 
 
@@ -375,15 +370,12 @@ async def delete_secret(
     state = app(ctx)
     ns = await state.namespace(namespace)
     check_name(name)
-    answer = SecretDeleteAnswer(deleted=False, dry_run=dry_run, name=name, namespace=ns, message="")
-    if not (isinstance(confirmation, AcceptedElicitation) and confirmation.data.confirm):
-        capabilities = ctx.client_capabilities
-        if not force and (capabilities is None or capabilities.elicitation is None):
-            raise errors.NotAllowed(NOT_CONFIRMED_NO_CLIENT)
-        return answer.model_copy(update={"message": "The user did not confirm; nothing was deleted."})
+    answer = SecretDeleteAnswer(deleted=False, dry_run=dry_run, name=name, namespace=ns, message=DECLINED)
+    if not confirmed(ctx, confirmation, force=force):
+        return answer
     await secrets.delete_secret(state.kube, ns, name, dry_run=dry_run)
     if dry_run:
-        return answer.model_copy(update={"message": "Dry run: the server accepted the deletion; nothing was deleted."})
+        return answer.model_copy(update={"message": DRY_RUN_DELETE})
     return answer.model_copy(update={"deleted": True, "message": "Deleted."})
 
 
