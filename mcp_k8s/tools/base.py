@@ -160,6 +160,7 @@ def as_result(result: Any) -> Any:
 
 
 Row = TypeVar("Row")
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 # (namespace, the server's continue token) -> (rows of that page, the server's next continue token)
 PageFetch = Callable[[str | None, str | None], Awaitable[tuple[list[Row], str | None]]]
 
@@ -172,6 +173,17 @@ class Page(Generic[Row]):
     rows: list[Row]
     continue_token: str | None
     truncated: output.Truncation | None
+
+    def answer(self, model: type[AnswerT], **fields: Any) -> AnswerT:
+        """The tool's list answer: every listing model shares these five fields."""
+        return model(
+            namespace=self.namespace,
+            count=len(self.rows),
+            items=self.rows,
+            continue_token=self.continue_token,
+            truncated=self.truncated,
+            **fields,
+        )
 
 
 async def paged(

@@ -7,13 +7,15 @@ custom resource is unhealthy: which pods are not ready and why, what they logged
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
 from mcp_k8s.kube import core
 from mcp_k8s.tools.base import (
+    AppState,
     ContinueToken,
     Ctx,
     FieldSelector,
@@ -30,7 +32,8 @@ from mcp_k8s.tools.base import (
     spec,
 )
 
-Row = TypeVar("Row", bound=BaseModel)
+RowT = TypeVar("RowT", bound=BaseModel)
+ListT = TypeVar("ListT", bound=BaseModel)
 _ENVELOPE_SLACK = 300  # bytes kept free for the envelope fields set after fitting (token, truncation, note)
 _LOG_ENVELOPE = 1_000
 
@@ -65,9 +68,48 @@ class EventsAnswer(core.EventList):
     truncated: output.Truncation | None = None
 
 
-def _one_namespace(rows: list[Row], all_namespaces: bool) -> list[Row]:
-    """Rows of a single-namespace listing leave the namespace out: the envelope says it once."""
-    return rows if all_namespaces else [r.model_copy(update={"namespace": None}) for r in rows]
+class _RowPage(Protocol[RowT]):
+    items: list[RowT]
+    page: core.PageInfo
+
+
+async def _rows(
+    state: AppState,
+    lister: Callable[..., Awaitable[_RowPage[RowT]]],
+    model: type[ListT],
+    namespace: str | None,
+    all_namespaces: bool,
+    label_selector: str | None,
+    field_selector: str | None,
+    limit: int,
+    continue_token: str | None,
+) -> ListT:
+    """A budgeted page of rows from a kube/core lister (pods, services)."""
+
+    async def fetch(ns: str | None, server_token: str | None) -> tuple[list[RowT], str | None]:
+        page = await lister(
+            state.kube,
+            ns,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=limit,
+            continue_token=server_token,
+        )
+        # Rows of a single-namespace listing leave the namespace out: the envelope says it once.
+        rows = page.items if all_namespaces else [r.model_copy(update={"namespace": None}) for r in page.items]
+        return rows, page.page.continue_token
+
+    found = await paged(
+        state,
+        namespace=namespace,
+        all_namespaces=all_namespaces,
+        namespaced=True,
+        continue_token=continue_token,
+        fetch=fetch,
+        overhead=_ENVELOPE_SLACK,
+        narrow="label_selector, field_selector or a smaller limit",
+    )
+    return found.answer(model)
 
 
 async def list_pods(
@@ -82,35 +124,16 @@ async def list_pods(
     """List pods as rows: phase, ready containers, restarts, node, age, and why a pod is not ready (e.g.
     'sidecar: CrashLoopBackOff ..., last exit 1 (Error)'). field_selector examples: status.phase=Pending,
     spec.nodeName=node-1."""
-    state = app(ctx)
-
-    async def fetch(ns: str | None, server_token: str | None) -> tuple[list[core.PodRow], str | None]:
-        page = await core.list_pods(
-            state.kube,
-            ns,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_token=server_token,
-        )
-        return _one_namespace(page.items, all_namespaces), page.page.continue_token
-
-    found = await paged(
-        state,
-        namespace=namespace,
-        all_namespaces=all_namespaces,
-        namespaced=True,
-        continue_token=continue_token,
-        fetch=fetch,
-        overhead=_ENVELOPE_SLACK,
-        narrow="label_selector, field_selector or a smaller limit",
-    )
-    return PodList(
-        namespace=found.namespace,
-        count=len(found.rows),
-        items=found.rows,
-        continue_token=found.continue_token,
-        truncated=found.truncated,
+    return await _rows(
+        app(ctx),
+        core.list_pods,
+        PodList,
+        namespace,
+        all_namespaces,
+        label_selector,
+        field_selector,
+        limit,
+        continue_token,
     )
 
 
@@ -226,35 +249,16 @@ async def list_services(
     continue_token: ContinueToken = None,
 ) -> ServiceList:
     """List services: type, cluster IP, external addresses, ports (name:port:nodePort→target/protocol), selector."""
-    state = app(ctx)
-
-    async def fetch(ns: str | None, server_token: str | None) -> tuple[list[core.ServiceRow], str | None]:
-        page = await core.list_services(
-            state.kube,
-            ns,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_token=server_token,
-        )
-        return _one_namespace(page.items, all_namespaces), page.page.continue_token
-
-    found = await paged(
-        state,
-        namespace=namespace,
-        all_namespaces=all_namespaces,
-        namespaced=True,
-        continue_token=continue_token,
-        fetch=fetch,
-        overhead=_ENVELOPE_SLACK,
-        narrow="label_selector, field_selector or a smaller limit",
-    )
-    return ServiceList(
-        namespace=found.namespace,
-        count=len(found.rows),
-        items=found.rows,
-        continue_token=found.continue_token,
-        truncated=found.truncated,
+    return await _rows(
+        app(ctx),
+        core.list_services,
+        ServiceList,
+        namespace,
+        all_namespaces,
+        label_selector,
+        field_selector,
+        limit,
+        continue_token,
     )
 
 

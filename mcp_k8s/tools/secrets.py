@@ -196,13 +196,7 @@ async def list_secrets(
         fetch=fetch,
         overhead=output.size_of(envelope) + 200,
     )
-    return SecretList(
-        namespace=found.namespace,
-        count=len(found.rows),
-        items=found.rows,
-        continue_token=found.continue_token,
-        truncated=found.truncated,
-    )
+    return found.answer(SecretList)
 
 
 async def get_secret(

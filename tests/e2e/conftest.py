@@ -13,9 +13,6 @@ from mcp import Client, StdioServerParameters
 from mcp_types import JSONRPCMessage
 from pydantic import TypeAdapter
 
-from tests.integration.conftest import admin, crds, make_user, namespace, settings  # noqa: F401 (shared fixtures)
-from tests.integration.core.conftest import kwok, kwok_node, make_pods  # noqa: F401 (shared fixtures)
-
 TEE = Path(__file__).parent / "tee_server.py"
 
 

@@ -10,8 +10,8 @@ from mcp.types import ElicitResult
 
 from tests.canary import CANARY, assert_not_leaked
 from tests.cluster import TestCluster
-from tests.integration.core.conftest import MakePods
 from tests.integration.custom_resources.test_tools import call, error
+from tests.plugins.kwok import MakePods
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,8 @@ from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery
 from mcp_k8s.settings import Settings
 from tests.cluster import TestCluster
-from tests.integration.core.conftest import MakePods
 from tests.kube import MakeUser
+from tests.plugins.kwok import MakePods
 
 pytestmark = pytest.mark.anyio
 

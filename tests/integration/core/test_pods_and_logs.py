@@ -10,7 +10,7 @@ from kubernetes_asyncio import client
 from mcp_k8s import errors, sandbox
 from mcp_k8s.kube import core
 from mcp_k8s.kube.client import KubeClient
-from tests.integration.core.conftest import MakePods
+from tests.plugins.kwok import MakePods
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,8 @@ from mcp_k8s import sandbox
 from mcp_k8s.kube import core
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.settings import DEFAULT_OUTPUT_BUDGET, Settings
-from tests.integration.conftest import mcp_client
-from tests.integration.core.conftest import create_pods, wait_pods_started
+from tests.plugins.cluster import mcp_client
+from tests.plugins.kwok import create_pods, wait_pods_started
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -11,9 +11,9 @@ from mcp import Client
 
 from mcp_k8s import sandbox
 from mcp_k8s.settings import Settings
-from tests.integration.conftest import mcp_client
-from tests.integration.core.conftest import MakePods
 from tests.kube import MakeUser
+from tests.plugins.cluster import mcp_client
+from tests.plugins.kwok import MakePods
 
 pytestmark = pytest.mark.anyio
 CORE_TOOLS = {"list_pods", "get_pod_logs", "list_events", "list_services"}

@@ -12,8 +12,8 @@ from mcp import MCPError
 from mcp.types import ResourceUpdatedNotification
 
 from mcp_k8s.settings import Settings
-from tests.integration.conftest import mcp_client
 from tests.integration.custom_resources.test_cache_tools import GROUP, PLURAL, VERSION, create
+from tests.plugins.cluster import mcp_client
 
 pytestmark = pytest.mark.anyio
 

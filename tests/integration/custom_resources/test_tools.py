@@ -10,7 +10,7 @@ from mcp import Client
 from mcp.types import ElicitResult
 
 from mcp_k8s.settings import Settings
-from tests.integration.conftest import mcp_client
+from tests.plugins.cluster import mcp_client
 
 pytestmark = pytest.mark.anyio
 GROUP = "example.com"

@@ -23,8 +23,8 @@ from mcp_k8s.kube.secrets import ALPHABETS, GENERATED_KEYS, LAST_APPLIED
 from mcp_k8s.settings import Settings
 from mcp_k8s.tools.secrets import NOT_REQUESTED, WITHHELD_BY_POLICY
 from tests.canary import CANARY, RecordingClient, assert_not_leaked
-from tests.integration.conftest import mcp_client
 from tests.kube import MakeUser, b64, create_namespace, delete_namespace
+from tests.plugins.cluster import mcp_client
 
 pytestmark = pytest.mark.anyio
 

@@ -28,8 +28,6 @@ from mcp_k8s.settings import Settings
 from tests.cluster import TestCluster
 from tests.kube import api_client
 
-pytestmark = pytest.mark.anyio
-
 MakePods = Callable[..., Awaitable[list[str]]]
 
 

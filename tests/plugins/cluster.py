@@ -25,8 +25,6 @@ from tests.kube import (
     service_account_kubeconfig,
 )
 
-pytestmark = pytest.mark.anyio
-
 
 @pytest.fixture
 async def admin(cluster: TestCluster) -> AsyncIterator[client.ApiClient]:
