@@ -56,6 +56,7 @@ class KubeClient:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._lock = anyio.Lock()
+        self._refresh_lock = anyio.Lock()
         self._configuration: k8s.Configuration | None = None
         self._loader: Any = None
         self._api: k8s.ApiClient | None = None
@@ -174,17 +175,24 @@ class KubeClient:
         await loader.load_from_exec_plugin()  # a no-op until the expiry passes
         configuration.api_key["BearerToken"] = loader.token
 
-    async def _force_exec_refresh(self) -> bool:
-        """After a 401: drop the cached exec credential and run the plugin again. True if there was one to refresh."""
+    def _token(self) -> str | None:
+        return self._configuration.api_key.get("BearerToken") if self._configuration is not None else None
+
+    async def _force_exec_refresh(self, used_token: str | None) -> bool:
+        """After a 401: run the exec plugin again, once for all concurrent requests that failed with the same token.
+        True when the caller should retry (a fresh token is in place)."""
         loader = self._loader
         if loader is None or "exec" not in (getattr(loader, "_user", None) or {}):
             return False
-        if hasattr(loader, "exec_plugin_expiry"):
-            del loader.exec_plugin_expiry
-        await loader.load_from_exec_plugin()
-        assert self._configuration is not None
-        self._configuration.api_key["BearerToken"] = loader.token
-        return True
+        async with self._refresh_lock:
+            if self._token() != used_token:
+                return True  # another request already refreshed it
+            if hasattr(loader, "exec_plugin_expiry"):
+                del loader.exec_plugin_expiry
+            await loader.load_from_exec_plugin()
+            assert self._configuration is not None
+            self._configuration.api_key["BearerToken"] = loader.token
+            return True
 
     async def request(
         self,
@@ -202,8 +210,9 @@ class KubeClient:
         """One API call; returns parsed JSON (or bytes with raw=True). Every failure becomes a K8sError."""
         api = await self.api()
         for attempt in (1, 2):
+            used_token = self._token()
             status, data, headers = await self._send(api, method, path, op, query, body, content_type, accept, timeout)
-            if status == 401 and attempt == 1 and await self._force_exec_refresh():
+            if status == 401 and attempt == 1 and await self._force_exec_refresh(used_token):
                 continue
             break
         if status >= 300:

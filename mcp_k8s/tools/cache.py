@@ -57,7 +57,8 @@ async def readable_store(state: AppState, rt: ResourceType, namespace: str | Non
     if store is None or (rt.namespaced and namespace is not None and not store.covers(namespace)):
         return None
     if not store.synced and store.status == Status.STARTING:
-        await store.wait_synced(WARM_WAIT)
+        # Wake on any verdict, not only on sync: a forbidden or unserved type must fall back at once.
+        await store.wait_status(Status.LIVE, Status.STALE, Status.FORBIDDEN, Status.NOT_SERVED, timeout=WARM_WAIT)
     if not store.synced or store.status in (Status.NOT_SERVED, Status.FORBIDDEN):
         return None
     stale = store.stale_seconds

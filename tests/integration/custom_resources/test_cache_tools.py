@@ -12,6 +12,7 @@ from kubernetes_asyncio import client
 
 from mcp_k8s.settings import Settings
 from tests.canary import captured_logs
+from tests.kube import MakeUser
 from tests.integration.custom_resources.test_tools import call, error
 from tests.plugins.cluster import mcp_client
 
@@ -272,3 +273,25 @@ async def test_wait_is_cancelled_cleanly(
                 while '"tool cancelled"' not in logs.getvalue():
                     await anyio.sleep(0.05)
     assert '"tool": "wait_for_custom_resource"' in logs.getvalue()
+
+
+async def test_a_cache_that_cannot_sync_falls_back_to_the_api_and_says_so(
+    make_user: MakeUser, crds: None, namespace: str, admin: client.ApiClient
+) -> None:
+    # Allowed to list widgets in its namespace only: the cluster-wide watch the cache starts is forbidden.
+    kubeconfig = await make_user(
+        rules=[{"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get", "list", "watch"]}]
+    )
+    await create(admin, namespace, "seen-anyway")
+    async with mcp_client(Settings(kubeconfig=kubeconfig)) as c:
+        listed = await call(c, "list_custom_resources", plural="wg", namespace=namespace)
+        assert listed["source"] == "api"
+        assert [i["name"] for i in listed["items"]] == ["seen-anyway"]
+        assert "direct API read" in listed["note"]
+        got = await call(c, "get_custom_resource", plural="wg", name="seen-anyway", namespace=namespace)
+        assert got["source"] == "api"
+    # With the server limited to that namespace, the cache watches just it, syncs, and answers.
+    async with mcp_client(Settings(kubeconfig=kubeconfig, allowed_namespaces=(namespace,))) as c:
+        listed = await call(c, "list_custom_resources", plural="wg")
+        assert listed["source"] == "cache"
+        assert [i["name"] for i in listed["items"]] == ["seen-anyway"]

@@ -102,3 +102,15 @@ async def test_allowed_namespaces_are_enforced(settings: Settings, crds: None, n
         assert "outside the namespaces" in text
         every = await call(c, "list_custom_resources", plural="wg", all_namespaces=True)
         assert all(i["namespace"] == namespace for i in every["items"])
+
+
+async def test_rejected_credentials(cluster: TestCluster, tmp_path: Path) -> None:
+    doc = yaml.safe_load(cluster.kubeconfig.read_text())
+    doc["users"][0]["user"] = {"token": "definitely-not-a-token"}
+    bad = tmp_path / "bad-token.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    async with mcp_client(Settings(kubeconfig=bad)) as c:
+        text = await error(c, "list_custom_resources", plural="wg", namespace="default")
+    assert text.startswith(f"The API server at {cluster.url}")
+    assert "rejected the credentials (401 Unauthorized)" in text
+    assert "refresh the kubeconfig or token" in text

@@ -1,0 +1,61 @@
+"""Exec-plugin credentials (EKS/GKE/OIDC helpers): refreshed when they expire and after a 401, against the real
+API server with a real ServiceAccount token handed out by a plugin script."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+import yaml
+from kubernetes_asyncio import client
+
+from mcp_k8s.settings import Settings
+from tests.kube import MakeUser
+from tests.plugins.cluster import mcp_client
+
+pytestmark = pytest.mark.anyio
+
+PLUGIN = """
+import datetime, json, pathlib, sys
+state = pathlib.Path(sys.argv[1])
+calls = int(state.read_text()) + 1 if state.exists() else 1
+state.write_text(str(calls))
+token = "not-a-valid-token" if calls == 1 else sys.argv[2]
+expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=float(sys.argv[3]))
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                  "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}))
+"""
+
+
+async def test_exec_plugin_refreshes_after_401_and_expiry(
+    make_user: MakeUser, namespace: str, tmp_path: Path, admin: client.ApiClient
+) -> None:
+    limited = await make_user(rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}])
+    doc = yaml.safe_load(limited.read_text())
+    token = doc["users"][0]["user"].pop("token")
+    plugin, calls = tmp_path / "plugin.py", tmp_path / "calls"
+    plugin.write_text(PLUGIN)
+    doc["users"][0]["user"]["exec"] = {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": sys.executable,
+        # kubernetes_asyncio treats a credential as expired 5 minutes early (EXPIRY_SKEW_PREVENTION_DELAY), so this
+        # one is due for renewal 4 s after it is issued.
+        "args": [str(plugin), str(calls), token, str(300 + 4)],
+        "interactiveMode": "Never",
+    }
+    kubeconfig = tmp_path / "exec.yaml"
+    kubeconfig.write_text(yaml.safe_dump(doc))
+    await client.CoreV1Api(admin).create_namespaced_config_map(namespace, {"metadata": {"name": "cm"}})
+    async with mcp_client(Settings(kubeconfig=kubeconfig, read_only=True)) as c:
+        # The plugin's first token is rejected: the 401 triggers one plugin re-run and a retry, invisibly.
+        first = await c.call_tool("list_custom_resources", {"plural": "configmaps", "namespace": namespace})
+        assert not first.is_error, first.content
+        assert [i["name"] for i in first.structured_content["items"]] == ["cm"]  # type: ignore[index]
+        assert calls.read_text() == "2"
+        # Past its expirationTimestamp the token is fetched again before the next request.
+        await anyio.sleep(4.5)
+        again = await c.call_tool("get_custom_resource", {"plural": "cm", "name": "cm", "namespace": namespace})
+        assert not again.is_error, again.content
+        assert calls.read_text() == "3"
