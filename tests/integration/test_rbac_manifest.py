@@ -3,7 +3,6 @@ for its tools (and nothing more)."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,9 @@ from kubernetes_asyncio import client
 
 from mcp_k8s.settings import Settings
 from tests.cluster import TestCluster
+from tests.integration.custom_resources.test_tools import call, error
 from tests.kube import service_account_kubeconfig
 from tests.plugins.cluster import mcp_client
-from tests.integration.custom_resources.test_tools import call, error
 
 pytestmark = pytest.mark.anyio
 

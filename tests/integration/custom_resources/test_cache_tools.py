@@ -12,8 +12,8 @@ from kubernetes_asyncio import client
 
 from mcp_k8s.settings import Settings
 from tests.canary import captured_logs
-from tests.kube import MakeUser
 from tests.integration.custom_resources.test_tools import call, error
+from tests.kube import MakeUser
 from tests.plugins.cluster import mcp_client
 
 pytestmark = pytest.mark.anyio
