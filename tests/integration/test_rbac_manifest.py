@@ -39,23 +39,9 @@ async def test_generated_rbac_is_enough_and_no_more(
     cluster: TestCluster, crds: None, namespace: str, admin: client.ApiClient, tmp_path: Path
 ) -> None:
     flags = ["--watch", "widgets.example.com/v1", "--allowed-namespaces", namespace]
-    printed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mcp_k8s",
-            "rbac",
-            *flags,
-            "--service-account",
-            "agent",
-            "--service-account-namespace",
-            namespace,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    argv = [sys.executable, "-m", "mcp_k8s", "rbac", *flags, "--service-account", "agent"]
+    result = await anyio.run_process([*argv, "--service-account-namespace", namespace])
+    printed = result.stdout.decode()
     docs = [d for d in yaml.safe_load_all(printed) if d]
     assert [d["kind"] for d in docs] == ["ServiceAccount", "Role", "RoleBinding"]
     await apply(admin, docs)
