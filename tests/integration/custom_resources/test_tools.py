@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 from kubernetes_asyncio import client
 from mcp import Client
@@ -360,3 +361,42 @@ async def test_describe_shows_conditions_and_events(
         assert described["conditions"][0]["message"] == "quota exceeded"
         assert [e["reason"] for e in described["events"]] == ["Failed", "Reconciling"]
         assert described["object"]["spec"] == {"size": 2}
+
+
+async def test_a_crd_installed_after_start_is_found(
+    settings: Settings, namespace: str, admin: client.ApiClient
+) -> None:
+    from tests.kube import apply_crd, unique
+
+    plural = unique("latecomers").replace("-", "")
+    async with mcp_client(settings) as c:
+        missing = await error(c, "list_custom_resources", plural=plural, namespace=namespace)
+        assert "No resource type" in missing  # discovery is now cached without it
+        await apply_crd(
+            admin,
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": f"{plural}.late.example.com"},
+                "spec": {
+                    "group": "late.example.com",
+                    "scope": "Namespaced",
+                    "names": {"plural": plural, "singular": plural[:-1], "kind": "Late" + plural[-6:]},
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "served": True,
+                            "storage": True,
+                            "schema": {
+                                "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                            },
+                        }
+                    ],
+                },
+            },
+        )
+        await anyio.sleep(2.1)  # discovery refreshes on a miss at most every 2 s
+        found = await call(c, "list_custom_resources", plural=plural, namespace=namespace)
+        assert found["resource"] == f"{plural}.late.example.com/v1"
+        assert found["items"] == []
+        await client.ApiextensionsV1Api(admin).delete_custom_resource_definition(f"{plural}.late.example.com")
