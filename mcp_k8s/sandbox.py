@@ -304,23 +304,31 @@ class ControlPlane:
         checks = [(f"{self.url}/readyz", False), (f"{self.url}/api/v1/namespaces/default", True)]
         for url, as_admin in checks:
             async with self._session(client=as_admin) as session:
-                while True:
-                    for proc in (self._etcd, self._apiserver):
-                        if not proc.running:
-                            raise SandboxError(
-                                f"{proc.name} exited during start-up; its log ({proc.log_path}) ends with:\n"
-                                f"{proc.log_tail()}"
-                            )
-                    with suppress(aiohttp.ClientError, TimeoutError, OSError):
-                        async with session.get(url) as response:
-                            if response.status == 200:
-                                break
-                    if time.monotonic() > deadline:
-                        raise SandboxError(
-                            f"kube-apiserver was not ready within {START_TIMEOUT:.0f}s ({url} never answered 200); "
-                            f"its log is {self._apiserver.log_path}:\n{self._apiserver.log_tail()}"
-                        )
-                    await anyio.sleep(0.2)
+                await _poll_ok(
+                    session, url, watched=(self._etcd, self._apiserver), owner=self._apiserver, deadline=deadline
+                )
+
+
+async def _poll_ok(
+    session: aiohttp.ClientSession, url: str, *, watched: Sequence[_Process], owner: _Process, deadline: float
+) -> None:
+    """GET `url` until it answers 200; fail fast (with the log's tail) if a watched process dies, or at `deadline`."""
+    while True:
+        for proc in watched:
+            if not proc.running:
+                raise SandboxError(
+                    f"{proc.name} exited during start-up; its log ({proc.log_path}) ends with:\n{proc.log_tail()}"
+                )
+        with suppress(aiohttp.ClientError, TimeoutError, OSError):
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return
+        if time.monotonic() > deadline:
+            raise SandboxError(
+                f"{owner.name} did not answer {url} with 200 within {START_TIMEOUT:.0f}s; its log is "
+                f"{owner.log_path}:\n{owner.log_tail()}"
+            )
+        await anyio.sleep(0.2)
 
 
 def _write(path: Path, data: bytes, mode: int = 0o600) -> Path:
@@ -579,22 +587,7 @@ async def _wait_kwok_ready(kwok: Kwok, ca_pem: bytes) -> None:
     url = f"https://127.0.0.1:{kwok.port}/healthz"
     connector = aiohttp.TCPConnector(ssl=context)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=5)) as session:
-        while True:
-            if not kwok._process.running:
-                raise SandboxError(
-                    f"kwok exited during start-up; its log ({kwok._process.log_path}) ends with:\n"
-                    f"{kwok._process.log_tail()}"
-                )
-            with suppress(aiohttp.ClientError, TimeoutError, OSError):
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            if time.monotonic() > deadline:
-                raise SandboxError(
-                    f"kwok did not answer {url} within {START_TIMEOUT:.0f}s; its log is {kwok._process.log_path}:\n"
-                    f"{kwok._process.log_tail()}"
-                )
-            await anyio.sleep(0.2)
+        await _poll_ok(session, url, watched=(kwok._process,), owner=kwok._process, deadline=deadline)
 
 
 @asynccontextmanager
