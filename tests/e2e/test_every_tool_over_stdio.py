@@ -10,7 +10,7 @@ from mcp.types import ElicitResult
 
 from tests.canary import CANARY, assert_not_leaked
 from tests.cluster import TestCluster
-from tests.integration.custom_resources.test_tools import call, error
+from tests.plugins.cluster import call, error
 from tests.plugins.kwok import MakePods
 
 pytestmark = pytest.mark.anyio

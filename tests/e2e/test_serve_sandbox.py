@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.cluster import TestCluster, _alive
-from tests.integration.custom_resources.test_tools import call
+from tests.plugins.cluster import call
 
 pytestmark = pytest.mark.anyio
 

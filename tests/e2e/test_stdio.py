@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.cluster import TestCluster
-from tests.integration.custom_resources.test_tools import call, error
+from tests.plugins.cluster import call, error
 
 pytestmark = pytest.mark.anyio
 

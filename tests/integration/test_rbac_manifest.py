@@ -14,9 +14,8 @@ from kubernetes_asyncio import client
 
 from mcp_k8s.settings import Settings
 from tests.cluster import TestCluster
-from tests.integration.custom_resources.test_tools import call, error
 from tests.kube import service_account_kubeconfig
-from tests.plugins.cluster import mcp_client
+from tests.plugins.cluster import call, error, mcp_client
 
 pytestmark = pytest.mark.anyio
 

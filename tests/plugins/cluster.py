@@ -86,3 +86,21 @@ async def mcp_client(settings: Settings, **kwargs: Any) -> AsyncIterator[Client]
     """An in-memory MCP client connected to a fresh server (its lifespan runs per client)."""
     async with Client(build_server(settings), **kwargs) as c:
         yield c
+
+
+async def call(c: Client, tool: str, **args: Any) -> dict[str, Any]:
+    """A tool call that must succeed; its structured content."""
+    result = await c.call_tool(tool, args)
+    assert not result.is_error, result.content[0].text  # type: ignore[union-attr]
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def error(c: Client, tool: str, **args: Any) -> str:
+    """A tool call that must fail; the one-sentence message after the SDK's prefix."""
+    result = await c.call_tool(tool, args)
+    assert result.is_error, result.structured_content
+    text: str = result.content[0].text  # type: ignore[union-attr]
+    assert text.startswith(f"Error executing tool {tool}: ")
+    assert "Traceback" not in text
+    return text.split(": ", 1)[1]

@@ -7,32 +7,16 @@ from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
-from mcp import Client
 
 from mcp_k8s import sandbox
 from mcp_k8s.settings import Settings
 from tests.kube import MakeUser
-from tests.plugins.cluster import mcp_client
+from tests.plugins.cluster import call, error, mcp_client
 from tests.plugins.kwok import MakePods
 
 pytestmark = pytest.mark.anyio
 CORE_TOOLS = {"list_pods", "get_pod_logs", "list_events", "list_services"}
 CLUSTER_TOOLS = {"list_api_resources", "list_namespaces", "check_access"}
-
-
-async def call(c: Client, tool: str, **args: Any) -> dict[str, Any]:
-    result = await c.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text  # type: ignore[union-attr]
-    assert result.structured_content is not None
-    return result.structured_content
-
-
-async def error(c: Client, tool: str, **args: Any) -> str:
-    result = await c.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    text: str = result.content[0].text  # type: ignore[union-attr]
-    assert text.startswith(f"Error executing tool {tool}: ")
-    return text.split(": ", 1)[1]
 
 
 async def test_core_and_cluster_tools_are_read_only(settings: Settings) -> None:

@@ -12,9 +12,8 @@ from kubernetes_asyncio import client
 
 from mcp_k8s.settings import Settings
 from tests.canary import captured_logs
-from tests.integration.custom_resources.test_tools import call, error
 from tests.kube import MakeUser
-from tests.plugins.cluster import mcp_client
+from tests.plugins.cluster import call, error, mcp_client
 
 pytestmark = pytest.mark.anyio
 GROUP, VERSION, PLURAL = "example.com", "v1", "widgets"

@@ -10,9 +10,8 @@ import yaml
 from mcp_k8s.sandbox import free_port
 from mcp_k8s.settings import Settings
 from tests.cluster import TestCluster
-from tests.integration.custom_resources.test_tools import call, error
 from tests.kube import MakeUser
-from tests.plugins.cluster import mcp_client
+from tests.plugins.cluster import call, error, mcp_client
 
 pytestmark = pytest.mark.anyio
 

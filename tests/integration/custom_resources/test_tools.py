@@ -7,30 +7,13 @@ from typing import Any
 import anyio
 import pytest
 from kubernetes_asyncio import client
-from mcp import Client
 from mcp.types import ElicitResult
 
 from mcp_k8s.settings import Settings
-from tests.plugins.cluster import mcp_client
+from tests.plugins.cluster import call, error, mcp_client
 
 pytestmark = pytest.mark.anyio
 GROUP = "example.com"
-
-
-async def call(c: Client, tool: str, **args: Any) -> dict[str, Any]:
-    result = await c.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text  # type: ignore[union-attr]
-    assert result.structured_content is not None
-    return result.structured_content
-
-
-async def error(c: Client, tool: str, **args: Any) -> str:
-    result = await c.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    text: str = result.content[0].text  # type: ignore[union-attr]
-    assert text.startswith(f"Error executing tool {tool}: ")
-    assert "Traceback" not in text
-    return text.split(": ", 1)[1]
 
 
 async def test_tool_annotations(settings: Settings) -> None:
