@@ -14,8 +14,9 @@ import anyio
 import click
 from pydantic import ValidationError
 
-from mcp_k8s import binaries, sandbox
 from mcp_k8s import logging as mlog
+from mcp_k8s import sandbox
+from mcp_k8s.sandbox import binaries
 from mcp_k8s.settings import Settings, split_csv
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -145,7 +146,15 @@ def main() -> None:
     "use_sandbox",
     envvar="MCP_K8S_SANDBOX",
     is_flag=True,
-    help="Start a local control plane (etcd + kube-apiserver on loopback) and serve against it.",
+    help="Start a local cluster (etcd, kube-apiserver, controller manager, scheduler, KWOK nodes on loopback) and "
+    "serve against it; the server answers at once and tools wait for the cluster.",
+)
+@_option(
+    "--demo",
+    envvar="MCP_K8S_DEMO",
+    is_flag=True,
+    help="With --sandbox: load a small scene to explore (two namespaces, a healthy and a crash-looping workload, "
+    "a Service, a ConfigMap, a Secret, custom resources with conditions).",
 )
 @_option(
     "--build",
@@ -156,6 +165,8 @@ def main() -> None:
 def serve(use_sandbox: bool, build: bool, **flags: Any) -> None:
     """Run the MCP server (stdio by default). Logs go to stderr; stdout carries only MCP messages."""
     settings = _settings(sandbox=use_sandbox, **flags)
+    if settings.demo and not settings.sandbox:
+        raise click.UsageError("--demo loads a scene into the local cluster; use it with --sandbox.")
     mlog.configure(fmt=settings.log_format, level=settings.log_level)
     from mcp_k8s.server import run_server
 
@@ -227,30 +238,26 @@ def rbac(service_account: str, service_account_namespace: str, **flags: Any) -> 
     show_default=True,
     help="Simulated (KWOK) nodes to register, so pods run and serve logs; 0 for none.",
 )
-def sandbox_command(kubeconfig_out: Path | None, build: bool, nodes: int) -> None:
-    """Run a local control plane (etcd + kube-apiserver on loopback, own PKI, RBAC) until interrupted."""
+@_option("--demo", is_flag=True, help="Load a small scene to explore (needs at least one node).")
+def sandbox_command(kubeconfig_out: Path | None, build: bool, nodes: int, demo: bool) -> None:
+    """Run a local cluster (etcd, kube-apiserver, controller manager, scheduler, KWOK nodes on loopback, own PKI,
+    RBAC) until interrupted."""
     mlog.configure()
     try:
-        anyio.run(_run_sandbox, kubeconfig_out, build, nodes)
+        anyio.run(_run_sandbox, kubeconfig_out, build, nodes, demo)
     except KeyboardInterrupt:
         pass
     except (binaries.BinariesMissing, sandbox.SandboxError, RuntimeError) as exc:
         sys.exit(f"mcp-k8s sandbox: {exc}")
 
 
-async def _run_sandbox(kubeconfig_out: Path | None, build: bool, nodes: int) -> None:
+async def _run_sandbox(kubeconfig_out: Path | None, build: bool, nodes: int, demo: bool) -> None:
     environ = dict(os.environ)
     if build:
         await binaries.build_all(environ)
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with sandbox.start_sandbox(environ, nodes=nodes) as plane:
-            path = plane.admin_kubeconfig
-            if kubeconfig_out is not None:
-                kubeconfig_out.parent.mkdir(parents=True, exist_ok=True)
-                kubeconfig_out.write_bytes(path.read_bytes())
-                kubeconfig_out.chmod(0o600)
-                path = kubeconfig_out
-            click.echo(f"sandbox ready: kubeconfig at {path}")
+        async with sandbox.start_sandbox(environ, nodes=nodes, demo=demo, kubeconfig_out=kubeconfig_out) as plane:
+            click.echo(f"sandbox ready: kubeconfig at {kubeconfig_out or plane.admin_kubeconfig}")
             sys.stdout.flush()
             async for signum in signals:
                 print(f"mcp-k8s sandbox: {signal.Signals(signum).name}, stopping", file=sys.stderr, flush=True)

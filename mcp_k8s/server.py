@@ -7,9 +7,12 @@ reflectors in the background, so an unreachable cluster shows up as a clear tool
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -96,8 +99,14 @@ class Shared:
     cache: CacheManager
 
 
-def build_server(settings: Settings, *, shared: Shared | None = None) -> MCPServer[AppState]:
-    """The MCPServer with its lifespan and the tools this configuration allows."""
+def build_server(
+    settings: Settings,
+    *,
+    shared: Shared | None = None,
+    cluster_ready: Callable[[], Awaitable[object]] | None = None,
+) -> MCPServer[AppState]:
+    """The MCPServer with its lifespan and the tools this configuration allows. `cluster_ready` is awaited before
+    the first Kubernetes request (see KubeClient)."""
 
     @asynccontextmanager
     async def serve_state(
@@ -120,7 +129,7 @@ def build_server(settings: Settings, *, shared: Shared | None = None) -> MCPServ
             async with serve_state(shared.kube, shared.discovery, shared.cache) as state:
                 yield state
             return
-        kube = KubeClient(settings)
+        kube = KubeClient(settings, cluster_ready=cluster_ready)
         try:
             async with CacheManager(kube) as cache_manager, serve_state(kube, Discovery(kube), cache_manager) as state:
                 yield state
@@ -163,21 +172,35 @@ def build_server(settings: Settings, *, shared: Shared | None = None) -> MCPServ
 
 
 async def run_server(settings: Settings, environ: Mapping[str, str]) -> None:
-    """Serve until the transport closes. With --sandbox, a local control plane runs for the server's lifetime."""
-    if settings.sandbox:
-        log.info("starting the local control plane (etcd + kube-apiserver on loopback)")
-        async with sandbox.start_sandbox(environ) as plane:
-            log.info("local control plane ready", url=plane.url, kubeconfig=str(plane.admin_kubeconfig))
-            local = settings.model_copy(
-                update={"kubeconfig": plane.admin_kubeconfig, "context": None, "sandbox": False}
-            )
-            await _serve(local)
+    """Serve until the transport closes. With --sandbox, a local cluster starts beside the server for its lifetime:
+    MCP answers at once, and the first Kubernetes request waits until the cluster is ready."""
+    if not settings.sandbox:
+        await _serve(settings)
         return
-    await _serve(settings)
+    workdir = Path(tempfile.mkdtemp(prefix="mcp-k8s-serve-"))
+    local = sandbox.BackgroundSandbox(environ, demo=settings.demo, kubeconfig=workdir / "admin.kubeconfig")
+
+    async def cluster_ready() -> None:
+        try:
+            await local.wait_ready()
+        except sandbox.SandboxError as exc:
+            first_line = str(exc).splitlines()[0].rstrip(":")
+            raise errors.Unavailable(
+                f"{first_line[0].upper()}{first_line[1:]}; the server's log has details."
+            ) from None
+
+    served = settings.model_copy(update={"kubeconfig": local.kubeconfig, "context": None, "sandbox": False})
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(local.run)
+            await _serve(served, cluster_ready=cluster_ready)
+            tg.cancel_scope.cancel()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _serve(settings: Settings) -> None:
-    server = build_server(settings)
+async def _serve(settings: Settings, *, cluster_ready: Callable[[], Awaitable[object]] | None = None) -> None:
+    server = build_server(settings, cluster_ready=cluster_ready)
     if settings.transport == "http":
         log.info("serving MCP over streamable HTTP", host=settings.host, port=settings.port)
         await server.run_streamable_http_async(host=settings.host, port=settings.port)

@@ -42,6 +42,7 @@ class Settings(BaseModel):
     log_format: LogFormat = "console"
     log_level: LogLevel = "info"
     sandbox: bool = False
+    demo: bool = Field(default=False, description="With --sandbox: load the demo scene.")
     output_budget: int = Field(default=DEFAULT_OUTPUT_BUDGET, ge=2_000, le=1_000_000)
     # Where the service-account namespace lives in a pod; a setting so tests can point it elsewhere.
     service_account_dir: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount")

@@ -12,7 +12,7 @@ Watches get their own ApiClient so long-lived streams cannot starve the connecti
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +53,11 @@ class ClusterInfo:
 class KubeClient:
     """Owns the ApiClients. Create once per server (lifespan), `await aclose()` at shutdown."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, cluster_ready: Callable[[], Awaitable[object]] | None = None) -> None:
+        """`cluster_ready`, when given, is awaited before the configuration is first loaded: `serve --sandbox`
+        answers MCP at once while its cluster starts, and the first request waits for it (or raises its error)."""
         self._settings = settings
+        self._cluster_ready = cluster_ready
         self._lock = anyio.Lock()
         self._refresh_lock = anyio.Lock()
         self._configuration: k8s.Configuration | None = None
@@ -97,6 +100,8 @@ class KubeClient:
                 raise errors.Unavailable("The server is shutting down; no more Kubernetes requests are accepted.")
             if self._api is not None:
                 return
+            if self._cluster_ready is not None:
+                await self._cluster_ready()
             configuration = k8s.Configuration()
             info = await self._load(configuration)
             self._configuration = configuration

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_server_reports_the_pinned_version(cluster: TestCluster) -> None:
-    from mcp_k8s.binaries import KUBERNETES_VERSION
+    from mcp_k8s.sandbox.binaries import KUBERNETES_VERSION
 
     if cluster.external:
         pytest.skip("an external cluster runs its own version")

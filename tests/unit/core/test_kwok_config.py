@@ -1,4 +1,4 @@
-"""The KWOK pieces of sandbox.py that need no process: its config file, the CRI log format, the manifests."""
+"""The KWOK pieces of the sandbox that need no process: its config file, the CRI log format, the manifests."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from pathlib import Path
 import yaml
 
 from mcp_k8s import sandbox
+from mcp_k8s.sandbox.kwok import kwok_config
 
 
 def test_config_has_our_stages_and_a_cluster_logs_per_container(tmp_path: Path) -> None:
-    docs = list(yaml.safe_load_all(sandbox._kwok_config(tmp_path, ("app", "sidecar"))))
+    docs = list(yaml.safe_load_all(kwok_config(tmp_path, ("app", "sidecar"))))
     stages = [d["metadata"]["name"] for d in docs if d["kind"] == "Stage"]
-    assert stages == ["node-ready", "pod-running", "pod-crash-loop", "pod-delete"]
+    assert stages == ["node-ready", "pod-running", "pod-crash-loop", "pod-crash-loop-restart", "pod-delete"]
     (logs,) = [d for d in docs if d["kind"] == "ClusterLogs"]
     assert logs["apiVersion"] == "kwok.x-k8s.io/v1alpha1"
     assert logs["spec"]["logs"] == [
@@ -30,7 +31,7 @@ def test_config_has_our_stages_and_a_cluster_logs_per_container(tmp_path: Path) 
 def test_write_logs_uses_the_cri_format(tmp_path: Path) -> None:
     (tmp_path / "logs").mkdir()
     kwok = sandbox.Kwok(
-        workdir=tmp_path, port=1, log_containers=("app",), _process=sandbox._Process("kwok", [], tmp_path / "k.log")
+        workdir=tmp_path, port=1, log_containers=("app",), _process=sandbox.Process("kwok", [], tmp_path / "k.log")
     )
     at = dt.datetime(2026, 1, 2, 3, 4, 5, 600_000, tzinfo=dt.UTC)
     path = kwok.write_logs([(at, "first"), "second"], container="app")

@@ -5,7 +5,7 @@ module proxy. `k8s.io/kubernetes` cannot be `go install`ed (its staging modules 
 we build it inside a throw-away module that requires it and replaces every staging module with its published
 `v0.Y.Z` twin. Results live outside the repository in a cache directory keyed by version; a second build is a no-op.
 
-Run `python -m mcp_k8s.binaries` (or `mcp-k8s sandbox --build`) to build what is missing.
+Run `python -m mcp_k8s.sandbox.binaries` (or `mcp-k8s sandbox --build`) to build what is missing.
 """
 
 from __future__ import annotations
@@ -30,11 +30,16 @@ KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.7.0"
 
-BINARY_NAMES = ("kube-apiserver", "etcd", "kwok")
+# The controller manager and the scheduler come from the same module and version as the API server, so they share
+# its work directory and Go build cache: after the API server, each adds only its own packages and a link.
+KUBERNETES_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+BINARY_NAMES = ("kube-apiserver", "etcd", "kwok", "kube-controller-manager", "kube-scheduler")
 _EXPLICIT_ENV = {
     "kube-apiserver": "TEST_ASSET_KUBE_APISERVER",
     "etcd": "TEST_ASSET_ETCD",
     "kwok": "TEST_ASSET_KWOK",
+    "kube-controller-manager": "TEST_ASSET_KUBE_CONTROLLER_MANAGER",
+    "kube-scheduler": "TEST_ASSET_KUBE_SCHEDULER",
 }
 
 
@@ -56,20 +61,26 @@ class Recipe:
 
     @property
     def cache_key(self) -> str:
-        base = {"kube-apiserver": "kubernetes"}.get(self.name, self.name)
+        base = "kubernetes" if self.module == "k8s.io/kubernetes" else self.name
         return f"{base}-{self.version}"
 
 
-RECIPES: dict[str, Recipe] = {
-    "kube-apiserver": Recipe(
-        name="kube-apiserver",
+def _kubernetes(name: str, cold_minutes: int) -> Recipe:
+    return Recipe(
+        name=name,
         module="k8s.io/kubernetes",
-        package="k8s.io/kubernetes/cmd/kube-apiserver",
+        package=f"k8s.io/kubernetes/cmd/{name}",
         version=KUBERNETES_VERSION,
         staging_replaces=True,
         tags="notest,grpcnotrace",
-        cold_minutes=20,
-    ),
+        cold_minutes=cold_minutes,
+    )
+
+
+RECIPES: dict[str, Recipe] = {
+    "kube-apiserver": _kubernetes("kube-apiserver", cold_minutes=20),
+    "kube-controller-manager": _kubernetes("kube-controller-manager", cold_minutes=8),
+    "kube-scheduler": _kubernetes("kube-scheduler", cold_minutes=4),
     "etcd": Recipe(
         name="etcd", module="go.etcd.io/etcd/server/v3", package="go.etcd.io/etcd/server/v3", version=ETCD_VERSION
     ),
@@ -106,14 +117,14 @@ def locate(name: str, environ: Mapping[str, str]) -> Path:
             return path
         raise BinariesMissing(
             f"KUBEBUILDER_ASSETS={assets} has no executable {name}; put it there, or unset KUBEBUILDER_ASSETS "
-            f"and run `python -m mcp_k8s.binaries` to build it into {cache_root(environ)}."
+            f"and run `python -m mcp_k8s.sandbox.binaries` to build it into {cache_root(environ)}."
         )
     path = cached_path(name, environ)
     if _is_executable(path):
         return path
     raise BinariesMissing(
         f"{name} {RECIPES[name].version} is not built yet (looked in {path}). Build it with "
-        f"`python -m mcp_k8s.binaries` or `mcp-k8s sandbox --build` (needs Go >= 1.26 and the Go module proxy; "
+        f"`python -m mcp_k8s.sandbox.binaries` or `mcp-k8s sandbox --build` (needs Go >= 1.26 and the Go module proxy; "
         f"a cold build takes 10-20 minutes), or point KUBEBUILDER_ASSETS at a directory that has it."
     )
 
@@ -225,7 +236,7 @@ async def build_all(environ: Mapping[str, str], names: tuple[str, ...] = BINARY_
 
 
 def main() -> None:
-    """`python -m mcp_k8s.binaries [NAME...]`: build what is missing and print each binary's path."""
+    """`python -m mcp_k8s.sandbox.binaries [NAME...]`: build what is missing and print each binary's path."""
     names = tuple(sys.argv[1:]) or BINARY_NAMES
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
