@@ -39,7 +39,8 @@ class TestCluster:
 
     @property
     def sandbox_pids(self) -> list[int]:
-        """etcd/kube-apiserver processes started by our sandbox subprocess (empty for an external cluster)."""
+        """etcd, kube-apiserver, controller manager and scheduler started by our sandbox subprocess (empty for an
+        external cluster)."""
         return child_pids(self.process.pid) if self.process else []
 
     def stop(self) -> None:

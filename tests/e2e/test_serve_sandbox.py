@@ -1,7 +1,8 @@
-"""`mcp-k8s serve --sandbox`: one command gives a working server on a private control plane, which it stops."""
+"""`mcp-k8s serve --sandbox`: one command gives a working server on a private local cluster, which it stops."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,11 +11,11 @@ from tests.cluster import TestCluster, _alive
 from tests.plugins.cluster import call
 
 pytestmark = pytest.mark.anyio
+_BINARIES = (b"/etcd", b"/kube-apiserver", b"/kube-controller-manager", b"/kube-scheduler", b"/kwok")
 
 
-def _control_plane_pids() -> set[int]:
-    from pathlib import Path
-
+def sandbox_pids() -> set[int]:
+    """Every control-plane process of any sandbox on this machine (their arguments name its temp directories)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -22,7 +23,7 @@ def _control_plane_pids() -> set[int]:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if argv and argv[0].endswith((b"/etcd", b"/kube-apiserver")) and b"mcp-k8s-sandbox-" in b" ".join(argv):
+            if argv and argv[0].endswith(_BINARIES) and b"mcp-k8s-sandbox-" in b" ".join(argv):
                 found.add(int(entry.name))
     return found
 
@@ -30,15 +31,15 @@ def _control_plane_pids() -> set[int]:
 async def test_serve_with_sandbox(serve_stdio: Any, cluster: TestCluster) -> None:
     if cluster.external:
         pytest.skip("needs the local control-plane binaries")
-    before = _control_plane_pids()
+    before = sandbox_pids()
     async with serve_stdio("--sandbox") as (c, served):
         listed = await call(c, "list_custom_resources", plural="namespaces")
         names = {i["name"] for i in listed["items"]}
         assert {"default", "kube-system"} <= names
         nodes = await call(c, "list_custom_resources", plural="nodes")
         assert [n["name"] for n in nodes["items"]] == ["sandbox-node"]  # a simulated (KWOK) node
-        mine = _control_plane_pids() - before
-        assert len(mine) == 2  # its own etcd + kube-apiserver
+        mine = sandbox_pids() - before
+        assert len(mine) == 5  # its own etcd, kube-apiserver, controller manager, scheduler and KWOK
     served.protocol_messages()
     assert "local control plane ready" in served.stderr
     assert not [pid for pid in mine if _alive(pid)]

@@ -41,8 +41,7 @@ async def crds(cluster: TestCluster) -> None:
 
 @pytest.fixture
 async def namespace(admin: client.ApiClient, request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    """A namespace for this test alone. Without a namespace controller it stays Terminating after deletion, which
-    is harmless: every test gets a new name."""
+    """A namespace for this test alone; the sandbox's namespace controller removes it (and what is in it) after."""
     prefix = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:20].strip("-") or "t"
     name = await create_namespace(admin, prefix)
     yield name

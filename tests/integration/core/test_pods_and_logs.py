@@ -33,7 +33,8 @@ async def test_pods_on_a_kwok_node_reach_running(
     assert web.namespace == namespace
     assert web.age is not None
     worker = rows["worker"]
-    assert (worker.phase, worker.ready, worker.restarts) == ("Running", "1/2", 4)
+    assert (worker.phase, worker.ready) == ("Running", "1/2")
+    assert worker.restarts >= 1  # KWOK's restart stage keeps raising it
     assert worker.reason is not None
     assert worker.reason.startswith("sidecar: CrashLoopBackOff")
     assert "last exit 1 (Error)" in worker.reason
