@@ -8,6 +8,7 @@ reflectors in the background, so an unreachable cluster shows up as a clear tool
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -189,10 +190,19 @@ async def run_server(settings: Settings, environ: Mapping[str, str]) -> None:
                 f"{first_line[0].upper()}{first_line[1:]}; the server's log has details."
             ) from None
 
+    async def stop_on_sigterm(scope: anyio.CancelScope) -> None:
+        """SIGTERM stops the cluster cleanly too (SIGINT already cancels; the parent dying kills its processes)."""
+        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+            async for _ in signals:
+                log.info("SIGTERM: stopping the local control plane")
+                scope.cancel()
+                return
+
     served = settings.model_copy(update={"kubeconfig": local.kubeconfig, "context": None, "sandbox": False})
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(local.run)
+            tg.start_soon(stop_on_sigterm, tg.cancel_scope)
             await _serve(served, cluster_ready=cluster_ready)
             tg.cancel_scope.cancel()
     finally:

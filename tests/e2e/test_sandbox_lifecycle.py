@@ -86,3 +86,43 @@ def test_no_control_plane_process_outlives_the_sandbox(
             process.kill()
         for directory in workdirs:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_no_control_plane_process_outlives_serve_sandbox(
+    cluster: TestCluster, tmp_path: Path, signum: signal.Signals
+) -> None:
+    if cluster.external:
+        pytest.skip("needs the local control-plane binaries")
+    log = tmp_path / "serve.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mcp_k8s", "serve", "--sandbox"], stdin=subprocess.PIPE, stdout=stderr, stderr=stderr
+        )
+    children: list[int] = []
+    workdirs: set[Path] = set()
+    try:
+        deadline = time.monotonic() + 240
+        while "local control plane ready" not in log.read_text():
+            assert process.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        children = child_pids(process.pid)
+        workdirs = _workdirs(children)
+        assert {Path(_argv(pid)[0]).name for pid in children} == CHILDREN
+        process.send_signal(signum)
+        process.wait(timeout=90)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in children if _alive(pid)] == []
+        if signum != signal.SIGKILL:
+            assert [d for d in workdirs if d.exists()] == []
+    finally:
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.kill()
+        for directory in workdirs:
+            shutil.rmtree(directory, ignore_errors=True)
