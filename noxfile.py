@@ -48,7 +48,7 @@ def tests(session: nox.Session) -> None:
     A missing control plane fails the run here; it is never a silent skip. Extra arguments go to pytest.
     """
     _install(session, "test")
-    session.run("python", "-m", "mcp_k8s.sandbox.binaries")
+    session.run("python", "-m", "mcp_k8s.sandbox")
     session.run("pytest", *(session.posargs or ["tests"]), env={"MCP_K8S_REQUIRE_CONTROL_PLANE": "1"})
 
 
@@ -96,5 +96,5 @@ def kind(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Watch-cache benchmarks against the real control plane; prints `RESULT <id> <name> <value> <unit>` lines."""
     _install(session, "test")
-    session.run("python", "-m", "mcp_k8s.sandbox.binaries")
+    session.run("python", "-m", "mcp_k8s.sandbox")
     session.run("python", "bench/bench_cache.py", *session.posargs)

@@ -5,7 +5,7 @@ module proxy. `k8s.io/kubernetes` cannot be `go install`ed (its staging modules 
 we build it inside a throw-away module that requires it and replaces every staging module with its published
 `v0.Y.Z` twin. Results live outside the repository in a cache directory keyed by version; a second build is a no-op.
 
-Run `python -m mcp_k8s.sandbox.binaries` (or `mcp-k8s sandbox --build`) to build what is missing.
+Run `python -m mcp_k8s.sandbox` (or `mcp-k8s sandbox --build`) to build what is missing.
 """
 
 from __future__ import annotations
@@ -117,14 +117,14 @@ def locate(name: str, environ: Mapping[str, str]) -> Path:
             return path
         raise BinariesMissing(
             f"KUBEBUILDER_ASSETS={assets} has no executable {name}; put it there, or unset KUBEBUILDER_ASSETS "
-            f"and run `python -m mcp_k8s.sandbox.binaries` to build it into {cache_root(environ)}."
+            f"and run `python -m mcp_k8s.sandbox` to build it into {cache_root(environ)}."
         )
     path = cached_path(name, environ)
     if _is_executable(path):
         return path
     raise BinariesMissing(
         f"{name} {RECIPES[name].version} is not built yet (looked in {path}). Build it with "
-        f"`python -m mcp_k8s.sandbox.binaries` or `mcp-k8s sandbox --build` (needs Go >= 1.26 and the Go module proxy; "
+        f"`python -m mcp_k8s.sandbox` or `mcp-k8s sandbox --build` (needs Go >= 1.26 and the Go module proxy; "
         f"a cold build takes 10-20 minutes), or point KUBEBUILDER_ASSETS at a directory that has it."
     )
 
@@ -236,7 +236,7 @@ async def build_all(environ: Mapping[str, str], names: tuple[str, ...] = BINARY_
 
 
 def main() -> None:
-    """`python -m mcp_k8s.sandbox.binaries [NAME...]`: build what is missing and print each binary's path."""
+    """`python -m mcp_k8s.sandbox [NAME...]`: build what is missing and print each binary's path."""
     names = tuple(sys.argv[1:]) or BINARY_NAMES
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
@@ -247,7 +247,3 @@ def main() -> None:
         sys.exit(str(exc))
     for name, path in paths.items():
         print(f"{name}={path}")
-
-
-if __name__ == "__main__":
-    main()

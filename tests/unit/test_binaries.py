@@ -47,7 +47,7 @@ def test_locate_order_and_messages(tmp_path: Path) -> None:
     cache = {"MCP_K8S_BIN_CACHE": str(tmp_path / "cache")}
     with pytest.raises(binaries.BinariesMissing) as missing:
         binaries.locate("kube-apiserver", cache)
-    assert "python -m mcp_k8s.sandbox.binaries" in str(missing.value)
+    assert "python -m mcp_k8s.sandbox" in str(missing.value)
     assert "KUBEBUILDER_ASSETS" in str(missing.value)
     cached = make_binary(binaries.cached_path("kube-apiserver", cache))
     assert cached == tmp_path / "cache" / "kubernetes-v1.36.3" / "kube-apiserver"
