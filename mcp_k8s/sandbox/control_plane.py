@@ -192,9 +192,11 @@ def _apiserver_process(workdir: Path, apiserver_bin: Path, etcd_url: str, port: 
         "--service-cluster-ip-range=10.0.0.0/24",
         "--authorization-mode=RBAC",
         "--allow-privileged=true",
-        # Pods need no token volume (no kubelet mounts it), and a pod created right after its namespace must not
-        # race the service-account controller for the `default` ServiceAccount.
-        "--disable-admission-plugins=ServiceAccount",
+        # ServiceAccount: pods need no token volume (no kubelet mounts it), and a pod created right after its
+        # namespace must not race the service-account controller for the `default` ServiceAccount.
+        # TaintNodesByCondition: it taints every new node not-ready until the node-lifecycle controller, which the
+        # sandbox does not run (see controllers.py), lifts it; the scheduler would never place a pod.
+        "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
         "--endpoint-reconciler-type=none",
         "--kubelet-preferred-address-types=InternalIP",  # simulated (KWOK) nodes serve logs on their InternalIP
         f"--kubelet-client-certificate={workdir / 'admin.crt'}",
