@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +16,35 @@ _BINARIES = (b"/etcd", b"/kube-apiserver", b"/kube-controller-manager", b"/kube-
 
 
 def sandbox_pids() -> set[int]:
-    """Every control-plane process of any sandbox on this machine (their arguments name its temp directories)."""
+    """Control-plane processes started under this test process (other sandboxes may run on the same machine)."""
+    parents = _parents()
+    mine = {os.getpid()}
+    while True:
+        grown = mine | {pid for pid, parent in parents.items() if parent in mine}
+        if grown == mine:
+            break
+        mine = grown
     found = set()
+    for pid in mine:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(_BINARIES) and b"mcp-k8s-sandbox-" in b" ".join(argv):
+            found.add(pid)
+    return found
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid for every process, from /proc."""
+    parents = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
-            if argv and argv[0].endswith(_BINARIES) and b"mcp-k8s-sandbox-" in b" ".join(argv):
-                found.add(int(entry.name))
-    return found
+    return parents
 
 
 async def test_serve_with_sandbox(serve_stdio: Any, cluster: TestCluster) -> None:
