@@ -7,6 +7,7 @@ reflectors in the background, so an unreachable cluster shows up as a clear tool
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import tempfile
@@ -190,19 +191,22 @@ async def run_server(settings: Settings, environ: Mapping[str, str]) -> None:
                 f"{first_line[0].upper()}{first_line[1:]}; the server's log has details."
             ) from None
 
-    async def stop_on_sigterm(scope: anyio.CancelScope) -> None:
-        """SIGTERM stops the cluster cleanly too (SIGINT already cancels; the parent dying kills its processes)."""
+    async def stop_on_sigterm() -> None:
+        """SIGTERM stops the cluster cleanly, then ends the process with the same signal: a stdio server cannot be
+        cancelled while a thread waits on stdin. (SIGINT already cancels; the parent dying kills the processes.)"""
         with anyio.open_signal_receiver(signal.SIGTERM) as signals:
             async for _ in signals:
                 log.info("SIGTERM: stopping the local control plane")
-                scope.cancel()
-                return
+                await local.stop()
+                shutil.rmtree(workdir, ignore_errors=True)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
 
     served = settings.model_copy(update={"kubeconfig": local.kubeconfig, "context": None, "sandbox": False})
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(local.run)
-            tg.start_soon(stop_on_sigterm, tg.cancel_scope)
+            tg.start_soon(stop_on_sigterm)
             await _serve(served, cluster_ready=cluster_ready)
             tg.cancel_scope.cancel()
     finally:

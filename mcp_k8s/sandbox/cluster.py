@@ -95,6 +95,8 @@ class BackgroundSandbox:
         self._demo = demo
         self.kubeconfig = kubeconfig
         self._ready = anyio.Event()
+        self._stopped = anyio.Event()
+        self._scope = anyio.CancelScope()
         self._error: str | None = None
 
     async def wait_ready(self) -> Path:
@@ -105,13 +107,15 @@ class BackgroundSandbox:
         return self.kubeconfig
 
     async def run(self) -> None:
-        """Start the cluster and keep it until cancelled; a failed start is remembered, logged and not raised."""
+        """Start the cluster and keep it until cancelled or stopped; a failed start is remembered, logged and not
+        raised."""
         log.info("starting the local control plane", demo=self._demo)
         try:
-            async with start_sandbox(self._environ, demo=self._demo, kubeconfig_out=self.kubeconfig) as plane:
-                log.info("local control plane ready", url=plane.url, kubeconfig=str(self.kubeconfig))
-                self._ready.set()
-                await anyio.sleep_forever()
+            with self._scope:
+                async with start_sandbox(self._environ, demo=self._demo, kubeconfig_out=self.kubeconfig) as plane:
+                    log.info("local control plane ready", url=plane.url, kubeconfig=str(self.kubeconfig))
+                    self._ready.set()
+                    await anyio.sleep_forever()
         except (SandboxError, binaries.BinariesMissing, OSError) as exc:
             self._error = f"the local control plane did not start: {exc}"
             log.error("local control plane failed", error=str(exc))
@@ -119,3 +123,9 @@ class BackgroundSandbox:
             if not self._ready.is_set():
                 self._error = self._error or "the local control plane stopped before it was ready"
                 self._ready.set()
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        """Stop the cluster (its processes, its files) and wait until it is down."""
+        self._scope.cancel()
+        await self._stopped.wait()
