@@ -7,14 +7,9 @@ reflectors in the background, so an unreachable cluster shows up as a clear tool
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -179,38 +174,9 @@ async def run_server(settings: Settings, environ: Mapping[str, str]) -> None:
     if not settings.sandbox:
         await _serve(settings)
         return
-    workdir = Path(tempfile.mkdtemp(prefix="mcp-k8s-serve-"))
-    local = sandbox.BackgroundSandbox(environ, demo=settings.demo, kubeconfig=workdir / "admin.kubeconfig")
-
-    async def cluster_ready() -> None:
-        try:
-            await local.wait_ready()
-        except sandbox.SandboxError as exc:
-            first_line = str(exc).splitlines()[0].rstrip(":")
-            raise errors.Unavailable(
-                f"{first_line[0].upper()}{first_line[1:]}; the server's log has details."
-            ) from None
-
-    async def stop_on_sigterm() -> None:
-        """SIGTERM stops the cluster cleanly, then ends the process with the same signal: a stdio server cannot be
-        cancelled while a thread waits on stdin. (SIGINT already cancels; the parent dying kills the processes.)"""
-        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
-            async for _ in signals:
-                log.info("SIGTERM: stopping the local control plane")
-                await local.stop()
-                shutil.rmtree(workdir, ignore_errors=True)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                os.kill(os.getpid(), signal.SIGTERM)
-
-    served = settings.model_copy(update={"kubeconfig": local.kubeconfig, "context": None, "sandbox": False})
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(local.run)
-            tg.start_soon(stop_on_sigterm)
-            await _serve(served, cluster_ready=cluster_ready)
-            tg.cancel_scope.cancel()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    async with sandbox.background_sandbox(environ, demo=settings.demo) as local:
+        served = settings.model_copy(update={"kubeconfig": local.kubeconfig, "context": None, "sandbox": False})
+        await _serve(served, cluster_ready=local.wait_ready)
 
 
 async def _serve(settings: Settings, *, cluster_ready: Callable[[], Awaitable[object]] | None = None) -> None:

@@ -7,7 +7,7 @@ kubeconfigs), `processes` (children tied to our life, readiness polls), `control
 """
 
 from mcp_k8s.sandbox.binaries import BinariesMissing
-from mcp_k8s.sandbox.cluster import SANDBOX_NODE, BackgroundSandbox, start_sandbox
+from mcp_k8s.sandbox.cluster import SANDBOX_NODE, BackgroundSandbox, background_sandbox, start_sandbox
 from mcp_k8s.sandbox.control_plane import ADMIN_USER, ControlPlane, start_control_plane
 from mcp_k8s.sandbox.kwok import (
     CRASH_LOOP_LABEL,
@@ -37,6 +37,7 @@ __all__ = [
     "Kwok",
     "Process",
     "SandboxError",
+    "background_sandbox",
     "free_port",
     "kubeconfig_yaml",
     "kwok_node",

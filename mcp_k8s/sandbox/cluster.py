@@ -7,12 +7,17 @@ server waiting to start.
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 
+from mcp_k8s import errors
 from mcp_k8s.logging import get_logger
 from mcp_k8s.sandbox import binaries
 from mcp_k8s.sandbox.control_plane import ControlPlane, start_control_plane
@@ -100,10 +105,12 @@ class BackgroundSandbox:
         self._error: str | None = None
 
     async def wait_ready(self) -> Path:
-        """The admin kubeconfig once the cluster answers; SandboxError if it failed to start."""
+        """The admin kubeconfig once the cluster answers; errors.Unavailable (what a tool reports) if it failed to
+        start, in one sentence (the log has the processes' output)."""
         await self._ready.wait()
         if self._error is not None:
-            raise SandboxError(self._error)
+            first_line = self._error.splitlines()[0].rstrip(":")
+            raise errors.Unavailable(f"{first_line[0].upper()}{first_line[1:]}; the server's log has details.")
         return self.kubeconfig
 
     async def run(self) -> None:
@@ -129,3 +136,32 @@ class BackgroundSandbox:
         """Stop the cluster (its processes, its files) and wait until it is down."""
         self._scope.cancel()
         await self._stopped.wait()
+
+
+@asynccontextmanager
+async def background_sandbox(environ: Mapping[str, str], *, demo: bool) -> AsyncIterator[BackgroundSandbox]:
+    """Start the local cluster in the background for the duration of the block (`serve --sandbox`).
+
+    SIGTERM stops the cluster cleanly and then ends the process with the same signal: a stdio server cannot be
+    cancelled while a thread waits on stdin. (SIGINT cancels the block; if the process dies, so do its children.)
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="mcp-k8s-serve-"))
+    local = BackgroundSandbox(environ, demo=demo, kubeconfig=workdir / "admin.kubeconfig")
+
+    async def stop_on_sigterm() -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+            async for _ in signals:
+                log.info("SIGTERM: stopping the local control plane")
+                await local.stop()
+                shutil.rmtree(workdir, ignore_errors=True)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(local.run)
+            tg.start_soon(stop_on_sigterm)
+            yield local
+            tg.cancel_scope.cancel()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
