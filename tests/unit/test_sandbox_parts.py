@@ -15,7 +15,7 @@ import anyio
 import pytest
 import yaml
 
-from mcp_k8s import sandbox
+from mcp_k8s import errors, sandbox
 from mcp_k8s.sandbox import binaries, controllers, demo, kwok
 from tests.cluster import _alive
 
@@ -118,3 +118,17 @@ async def test_sample_logs_have_history_a_crash_and_keep_growing(tmp_path: Path)
     with anyio.move_on_after(0.35):
         await kwok.keep_logging(simulated, every=0.1)
     assert len(simulated.log_path("app").read_text().splitlines()) >= len(lines) + 2
+
+
+@pytest.mark.anyio
+async def test_a_sandbox_that_cannot_start_answers_tools_in_one_sentence(tmp_path: Path) -> None:
+    local = sandbox.BackgroundSandbox(
+        {"MCP_K8S_BIN_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}, demo=False, kubeconfig=tmp_path / "kc"
+    )
+    await local.run()  # returns: a failed start is remembered, not raised
+    with pytest.raises(errors.Unavailable) as failed:
+        await local.wait_ready()
+    message = str(failed.value)
+    assert message.startswith("The local control plane did not start: ")
+    assert "python -m mcp_k8s.sandbox" in message
+    assert "\n" not in message
