@@ -2,8 +2,8 @@
 
 The session cluster is a `mcp-k8s sandbox` subprocess, so KWOK is started here, from the test process, with the same
 `sandbox.start_kwok` helper the in-process control plane uses, pointed at the cluster's admin kubeconfig. Starting it
-here (rather than inside the sandbox subprocess) keeps `mcp-k8s sandbox` unchanged, starts KWOK only when core tests
-run, and lets the tests write log files that KWOK serves. KWOK's serving certificate comes from a CA of its own: the
+here (the sandbox subprocess runs with `--nodes 0`) starts KWOK only when tests need nodes, and lets the tests write
+the log files that KWOK serves. KWOK's serving certificate comes from a CA of its own: the
 sandbox keeps its CA key in memory, and the API server does not verify kubelet certificates without
 --kubelet-certificate-authority. An external cluster (kind) cannot reach a KWOK on our loopback, so KWOK-backed tests
 skip there.
