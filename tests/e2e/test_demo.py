@@ -37,6 +37,8 @@ async def test_serve_sandbox_demo_answers_the_first_questions(serve_stdio: Any, 
     started = time.monotonic()
     async with serve_stdio("--sandbox", "--demo") as (c, served):
         initialized = time.monotonic() - started
+        # `initialize` was answered while the cluster was still starting (it takes seconds more): no waiting for it.
+        assert "local control plane ready" not in served.stderr
         pods = await _pods(c)
         storefront = sorted(k for k in pods if k.startswith("shop/storefront-"))
         (worker,) = [k for k in pods if k.startswith("batch/order-worker-")]
@@ -62,7 +64,6 @@ async def test_serve_sandbox_demo_answers_the_first_questions(serve_stdio: Any, 
         mine = sandbox_pids() - before
         assert len(mine) == 5  # etcd, kube-apiserver, controller manager, scheduler, KWOK
     print(f"serve --sandbox --demo: initialize answered after {initialized:.1f}s (process start included)")
-    assert initialized < 15  # the MCP handshake does not wait for the cluster (that takes longer on two cores)
     everything = served.stdout_copy.read_text() + served.stderr
     assert "demo-not-a-real-password" not in everything
     assert "ZGVtby1ub3QtYS1yZWFsLXBhc3N3b3Jk" not in everything  # nor its base64

@@ -85,7 +85,9 @@ async def test_limited_user_gets_a_real_403(make_user: MakeUser, namespace: str)
     kubeconfig = await make_user(rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}])
     async with api_client(kubeconfig) as api:
         core = client.CoreV1Api(api)
-        assert (await core.list_namespaced_config_map(namespace)).items == []
+        listed = await core.list_namespaced_config_map(namespace)
+        # Every namespace gets the cluster's CA bundle from the root-CA publisher (a controller-manager controller).
+        assert [c.metadata.name for c in listed.items] == ["kube-root-ca.crt"]
         with pytest.raises(ApiException) as err:
             await core.list_namespaced_secret(namespace)
         assert err.value.status == 403
