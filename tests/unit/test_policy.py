@@ -168,7 +168,8 @@ def test_secret_answers_blanked_and_registered() -> None:
     }
     treated = Policy(Settings()).treat_secret_answer(answer)
     blanked = treated["data"]["password"]
-    assert len(blanked) == len(encoded) and set(blanked.rstrip("=")) == {"A"}
+    assert len(blanked) == len(encoded)
+    assert set(blanked.rstrip("=")) == {"A"}
     assert treated["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] == ""
     assert value not in scrub(f"copy: {value} / {encoded}")
     assert encoded not in scrub(f"copy: {value} / {encoded}")
@@ -211,7 +212,7 @@ def test_settings_refuse_exposed_http_without_auth() -> None:
     with pytest.raises(ValueError, match="without authentication"):
         Settings(transport="http", host="0.0.0.0")  # noqa: S104
     with pytest.raises(ValueError, match="without authentication"):
-        Settings(http_address="0.0.0.0:8080")  # noqa: S104
+        Settings(http_address="0.0.0.0:8080")
     Settings(transport="http", host="127.0.0.1")
     Settings(transport="http", host="0.0.0.0", insecure_no_auth=True)  # noqa: S104
     with pytest.raises(ValueError, match="impersonate"):
