@@ -125,7 +125,7 @@ def guard(app: ASGIApp, *, bind_host: str, authenticator: Authenticator | None) 
             await app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
-        problem = _host_origin_problem(headers, loopback)
+        problem = host_origin_problem(headers, loopback)
         if problem:
             await _reply(send, 403, {"error": problem})
             return
@@ -157,7 +157,8 @@ def guard(app: ASGIApp, *, bind_host: str, authenticator: Authenticator | None) 
     return guarded
 
 
-def _host_origin_problem(headers: dict[str, str], loopback: bool) -> str | None:
+def host_origin_problem(headers: dict[str, str], loopback: bool) -> str | None:
+    """Why a request's Host/Origin is refused (None when fine): DNS-rebinding protection for every listener."""
     host = headers.get("host", "")
     if loopback:
         name = urlsplit(f"//{host}").hostname or ""
