@@ -273,48 +273,28 @@ async def paged(
     )
 
 
-# Parameter types shared by the tools (descriptions are what the model reads).
+# Parameter types shared by the tools. Descriptions are what the model reads with every turn: only what a name does
+# not already say.
 Plural = Annotated[
     str,
     Field(
         min_length=1,
         max_length=253,
-        description="Resource type: plural, singular, kind or short name (widgets, widget, Widget, wg), optionally "
-        "qualified as plural.group",
+        description="Type: plural, kind or short name (widgets, Widget, wg); or plural.group",
     ),
 ]
-Group = Annotated[str | None, Field(default=None, max_length=253, description="API group, e.g. example.com (optional)")]
-Version = Annotated[
-    str | None, Field(default=None, max_length=63, description="API version, e.g. v1 (optional: preferred version)")
-]
-Name = Annotated[str, Field(min_length=1, max_length=253, description="Object name")]
-Namespace = Annotated[
-    str | None,
-    Field(
-        default=None,
-        max_length=63,
-        description="Namespace (optional: the server's default namespace; ignored for cluster-scoped types)",
-    ),
-]
-LabelSelector = Annotated[
-    str | None, Field(default=None, max_length=1024, description="Label selector, e.g. app=web,tier in (fe,be)")
-]
-FieldSelector = Annotated[
-    str | None, Field(default=None, max_length=1024, description="Field selector, e.g. metadata.name=foo")
-]
-Limit = Annotated[int, Field(default=50, ge=1, le=500, description="Most items to return in this page")]
-ContinueToken = Annotated[
-    str | None, Field(default=None, max_length=8192, description="continue_token from the previous page")
-]
-DryRun = Annotated[
-    bool, Field(default=False, description="Validate on the server (admission + schema) without persisting")
-]
+Group = Annotated[str | None, Field(default=None, max_length=253)]
+Version = Annotated[str | None, Field(default=None, max_length=63)]
+Name = Annotated[str, Field(min_length=1, max_length=253)]
+Namespace = Annotated[str | None, Field(default=None, max_length=63)]  # default: the server's namespace
+AllNamespaces = bool
+LabelSelector = Annotated[str | None, Field(default=None, max_length=1024)]
+FieldSelector = Annotated[str | None, Field(default=None, max_length=1024)]
+Limit = Annotated[int, Field(default=50, ge=1, le=1_000)]  # the answer budget may cut a page shorter
+ContinueToken = Annotated[str | None, Field(default=None, max_length=8192)]
+DryRun = Annotated[bool, Field(default=False)]
 Force = Annotated[
-    bool,
-    Field(
-        default=False,
-        description="Confirm a destructive operation when the client cannot ask the user (only if the user asked)",
-    ),
+    bool, Field(default=False, description="Skip confirmation when the client cannot ask (only if the user asked)")
 ]
 
 
