@@ -94,7 +94,7 @@ class GenerateSpec(BaseModel):
     )
     alphabet: AlphabetName | None = Field(
         default=None,
-        description="Default alphanumeric; printable = ASCII without space, quotes, backslash",
+        description="Default alphanumeric",
     )
     characters: str | None = Field(
         default=None, max_length=4 * MAX_ALPHABET, description="alphabet=custom: 2-256 distinct characters"

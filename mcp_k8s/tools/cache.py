@@ -152,8 +152,7 @@ async def recent_changes(
     since_seconds: Annotated[float | None, Field(default=None, gt=0, le=86_400, description="Default: 300")] = None,
     limit: Annotated[int, Field(ge=1, le=1_000, description="Newest N")] = 100,
 ) -> ChangesAnswer:
-    """What was added, modified or deleted for one type since a resourceVersion or in the last N seconds, from the
-    watch cache."""
+    """Objects of one type added, modified or deleted since a resourceVersion or in the last N seconds."""
     state = app(ctx)
     rt = await state.resource_type(plural, group, version)
     ns = None if (all_namespaces or not rt.namespaced) else await state.namespace(namespace)
@@ -288,8 +287,7 @@ async def wait_for_custom_resource(
     deleted: Annotated[bool, Field()] = False,
     timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 60.0,
 ) -> WaitAnswer:
-    """Wait until a custom resource meets a status condition, a JSONPath value, or deletion, with progress;
-    met=false on timeout."""
+    """Wait for a status condition, a JSONPath value or deletion, with progress; met=false on timeout."""
     chosen = sum(bool(x) for x in (condition, jsonpath, deleted))
     if chosen != 1:
         raise errors.InvalidInput(
@@ -366,6 +364,6 @@ async def _progress(ctx: Ctx, started: float, total: float, message: str, *, don
 
 
 TOOLS: list[ToolSpec] = [
-    spec(recent_changes, title="Recent changes from the watch cache", read_only=True),
-    spec(wait_for_custom_resource, title="Wait for a custom resource condition", read_only=True),
+    spec(recent_changes, title="Recent changes", read_only=True),
+    spec(wait_for_custom_resource, title="Wait for a custom resource", read_only=True),
 ]

@@ -92,5 +92,5 @@ async def check_access(
 TOOLS: list[ToolSpec] = [
     spec(list_api_resources, title="List API resource types", read_only=True),
     spec(list_namespaces, title="List namespaces", read_only=True),
-    spec(check_access, title="Check access (RBAC)", read_only=True),
+    spec(check_access, title="Check access", read_only=True),
 ]

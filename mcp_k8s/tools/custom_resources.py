@@ -330,7 +330,7 @@ async def get_custom_resource(
         bool, Field(description="Add all status conditions and recent events (kubectl describe)")
     ] = False,
 ) -> ObjectAnswer:
-    """Get one custom resource without managedFields; describe=true adds its conditions and recent events."""
+    """Get one custom resource; describe=true adds its conditions and recent events."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     obj, answer = await read_object(state, rt, ns, check_name(name))
@@ -428,7 +428,7 @@ async def patch_custom_resource(
     ] = False,
     dry_run: DryRun = False,
 ) -> WriteAnswer:
-    """Patch a custom resource: merge patch, JSON patch, or server-side apply (field manager mcp-k8s)."""
+    """Patch a custom resource: merge patch, JSON patch or server-side apply."""
     state = app(ctx)
     document = _parse_document(patch, "patch")
     rt, ns = await _target(state, plural, group, version, namespace)
@@ -472,7 +472,7 @@ async def delete_custom_resource(
     dry_run: DryRun = False,
     force: Force = False,
 ) -> DeleteAnswer:
-    """Delete a custom resource; asks the user to confirm, or needs force=true if the client cannot ask."""
+    """Delete a custom resource; confirms with the user, or needs force=true."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     check_name(name)

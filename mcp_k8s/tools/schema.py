@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-_DROP = frozenset({"title", "maxLength", "minLength", "maxItems", "minItems"})
+_DROP = frozenset({"title", "maxLength", "minLength", "maxItems", "minItems"})  # limits the tool enforces anyway
 
 
 def compact_input(schema: dict[str, Any]) -> dict[str, Any]:
     out = _compact(schema)
     assert isinstance(out, dict)
+    for shape in (out.get("$defs") or {}).values():
+        shape.pop("description", None)  # the parameter that uses a shape describes it
     return out
 
 
@@ -32,6 +34,8 @@ def _compact(node: Any) -> Any:
             continue
         if key == "default" and (value is None or value is False):
             continue  # absent means off
+        if key == "additionalProperties":
+            continue  # maps of strings and closed shapes: the tool's own validation says so when it matters
         if key == "properties" and isinstance(value, dict):
             out[key] = {name: _compact(prop) for name, prop in value.items()}  # a field may be called "title"
             continue

@@ -64,8 +64,7 @@ Generate = Annotated[
     Field(
         default=None,
         max_length=secrets.MAX_KEYS_PER_CALL,
-        description="Keys whose values the server generates and never returns: a key name, or {key, length, "
-        "alphabet, characters}",
+        description="Keys to fill with generated values, never returned: a name or {key, length, alphabet, characters}",
     ),
 ]
 Labels = Annotated[dict[str, str] | None, Field(default=None)]
@@ -209,7 +208,7 @@ async def get_secret(
         Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL),
     ] = None,
 ) -> SecretDetails:
-    """Get one secret: keys with sizes, type, labels; values only where server policy allows."""
+    """Get one secret: keys with sizes, type, labels; values only if server policy allows."""
     state = app(ctx)
     ns = await state.namespace(namespace)
     stored = await secrets.read_secret(state.kube, ns, check_name(name))
@@ -295,7 +294,7 @@ async def create_secret(
     namespace: Namespace = None,
     dry_run: DryRun = False,
 ) -> SecretWriteAnswer:
-    """Create a secret from given values and/or keys whose values the server generates (never returned)."""
+    """Create a secret from given values and/or generated ones (never returned)."""
     check_name(name)
     change = secrets.Change.parse(data, generate)
     state = app(ctx)
@@ -355,7 +354,7 @@ async def delete_secret(
     dry_run: DryRun = False,
     force: Force = False,
 ) -> SecretDeleteAnswer:
-    """Delete a secret; asks the user to confirm, or needs force=true if the client cannot ask."""
+    """Delete a secret; confirms with the user, or needs force=true."""
     state = app(ctx)
     ns = await state.namespace(namespace)
     check_name(name)
@@ -369,10 +368,10 @@ async def delete_secret(
 
 
 TOOLS: list[ToolSpec] = [
-    spec(list_secrets, title="List secrets (names, types, keys)", read_only=True, secrets=True),
-    spec(get_secret, title="Get a secret (keys and sizes)", read_only=True, secrets=True),
+    spec(list_secrets, title="List secrets", read_only=True, secrets=True),
+    spec(get_secret, title="Get a secret", read_only=True, secrets=True),
     spec(create_secret, title="Create a secret", read_only=False, secrets=True),
     # Replacing or removing a key loses the old value for good: destructive. Generated values differ per call.
-    spec(update_secret, title="Update a secret's keys", read_only=False, destructive=True, secrets=True),
+    spec(update_secret, title="Update a secret", read_only=False, destructive=True, secrets=True),
     spec(delete_secret, title="Delete a secret", read_only=False, destructive=True, idempotent=True, secrets=True),
 ]
