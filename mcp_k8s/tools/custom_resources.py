@@ -7,6 +7,7 @@ below every request and cached read decides them (mcp_k8s/policy.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -195,7 +196,8 @@ async def _list_from_cache(
     if after:
         objects = [o for o in objects if _key(o) > after]
     page = objects[:limit]
-    items = [_row(item, view) for item in page]
+    row = await _row_maker(state, rt, view)
+    items = [row(item) for item in page]
     info = store.info()
     envelope = ResourceList(
         resource=rt.display,
@@ -254,7 +256,9 @@ async def _list_from_api(
         )
         meta = page.get("metadata") or {}
         versions.append(meta.get("resourceVersion"))
-        return [_row(item, view) for item in page.get("items") or []], meta.get("continue")
+        return [row(item) for item in page.get("items") or []], meta.get("continue")
+
+    row = await _row_maker(state, rt, view)
 
     versions: list[str | None] = []
     envelope = ResourceList(resource=rt.display, kind=rt.kind, source="api", count=0, items=[])
@@ -281,10 +285,12 @@ async def _list_from_api(
     )
 
 
-def _row(obj: dict[str, Any], view: str) -> dict[str, Any]:
+async def _row_maker(state: AppState, rt: ResourceType, view: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """How each listed object becomes a row: the whole object, or a summary with the CRD's printer columns."""
     if view == "full":
-        return output.strip_object(obj)
-    return output.summarize(obj).model_dump(exclude_none=True, exclude_defaults=True)
+        return output.strip_object
+    columns = tuple((c.key, c.json_path) for c in await state.discovery.printer_columns(rt))
+    return lambda obj: output.summary_row(obj, columns)
 
 
 async def read_object(
