@@ -12,6 +12,7 @@ tools never check rules themselves; every request and cached read they make is d
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
@@ -177,7 +178,16 @@ def as_result(result: Any) -> Any:
     if has_secret_values():
         structured = _scrub_tree(structured)
     text = render(structured)
+    if len(text) > _RENDER_CHECK:
+        # A rendering is usually smaller than the JSON (no repeated keys); when it is not (deep objects, one very
+        # wide column), the compact JSON is the text, so the answer still fits the budget the JSON was fitted to.
+        compact = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+        if len(text) > len(compact):
+            text = compact
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+_RENDER_CHECK = 2_000
 
 
 def _scrub_tree(value: Any) -> Any:
@@ -292,7 +302,7 @@ Limit = Annotated[int, Field(default=50, ge=1, le=1_000)]  # the answer budget m
 ContinueToken = Annotated[str | None, Field(default=None, max_length=8192)]
 DryRun = Annotated[bool, Field(default=False)]
 Force = Annotated[
-    bool, Field(default=False, description="Skip confirmation when the client cannot ask (only if the user asked)")
+    bool, Field(default=False, description="Confirm without asking (only if the user asked)")
 ]
 
 

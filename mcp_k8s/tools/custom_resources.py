@@ -330,10 +330,10 @@ async def get_custom_resource(
     namespace: Namespace = None,
     fields: Annotated[
         list[str] | None,
-        Field(default=None, max_length=50, description="Only these paths, e.g. ['spec', 'status.conditions']"),
+        Field(default=None, max_length=50, description="Only these paths, e.g. status.conditions"),
     ] = None,
     describe: Annotated[
-        bool, Field(description="Add all status conditions and recent events (kubectl describe)")
+        bool, Field(description="Add conditions and recent events")
     ] = False,
 ) -> ObjectAnswer:
     """Get one custom resource; describe=true adds its conditions and recent events."""
@@ -375,7 +375,7 @@ async def create_custom_resource(
     plural: Plural,
     body: Annotated[
         dict[str, Any] | str,
-        Field(description="The object, JSON or YAML; apiVersion, kind, namespace filled in"),
+        Field(description="JSON or YAML; apiVersion, kind, namespace filled in"),
     ],
     group: Group = None,
     version: Version = None,
@@ -430,7 +430,7 @@ async def patch_custom_resource(
     namespace: Namespace = None,
     subresource: Annotated[Literal["status"] | None, Field()] = None,
     force_conflicts: Annotated[
-        bool, Field(description="apply only: take ownership of fields another manager owns")
+        bool, Field(description="apply: take over fields another manager owns")
     ] = False,
     dry_run: DryRun = False,
 ) -> WriteAnswer:
