@@ -200,6 +200,7 @@ def _scrub_tree(value: Any) -> Any:
     return value
 
 
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 Row = TypeVar("Row")
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
 # (namespace, the server's continue token) -> (rows of that page, the server's next continue token)
@@ -301,9 +302,7 @@ FieldSelector = Annotated[str | None, Field(default=None, max_length=1024)]
 Limit = Annotated[int, Field(default=50, ge=1, le=1_000)]  # the answer budget may cut a page shorter
 ContinueToken = Annotated[str | None, Field(default=None, max_length=8192)]
 DryRun = Annotated[bool, Field(default=False)]
-Force = Annotated[
-    bool, Field(default=False, description="Confirm without asking (only if the user asked)")
-]
+Force = Annotated[bool, Field(default=False, description="Only if the user asked")]
 
 
 def check_name(name: str) -> str:
@@ -319,6 +318,26 @@ class Confirm(BaseModel):
     """The answer to a confirmation question."""
 
     confirm: bool = Field(description="true to go ahead")
+
+
+def resolver(tool: str, *, secrets: bool = False) -> Callable[[F], F]:
+    """For a confirmation resolver (which the SDK runs before the tool's body): act as the tool for the policy gate,
+    and turn our errors into the tool's one-sentence error, so a type, namespace or object that does not exist is
+    reported before anyone is asked to confirm anything."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                with policy.acting(tool=tool, secrets=secrets):
+                    return await fn(*args, **kwargs)
+            except errors.K8sError as exc:
+                log.info("tool failed", tool=tool, error=type(exc).__name__, status=exc.status)
+                raise ToolError(scrub(exc.message)) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return wrap
 
 
 async def ask_confirmation(
@@ -344,6 +363,7 @@ def confirmed(ctx: Context[Any, Any], confirmation: ElicitationResult[Confirm], 
 
 
 DECLINED = "The user did not confirm; nothing was deleted."
+NOT_CHANGED = "The user did not confirm; nothing was changed."
 DRY_RUN_DELETE = "Dry run: the server accepted the deletion; nothing was deleted."
 
 NOT_CONFIRMED_NO_CLIENT = (
