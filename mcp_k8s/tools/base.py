@@ -146,7 +146,7 @@ def boundary(fn: Callable[..., Awaitable[Any]], *, secrets: bool = False) -> Cal
                 f"{name} failed unexpectedly ({type(exc).__name__}); the server logged the details and keeps running."
             ) from None
         log.info("tool call", tool=name, **audit)
-        return as_result(result)
+        return as_result(result, scrub_values=not secrets)
 
     return wrapper
 
@@ -165,17 +165,19 @@ def describe_argument_errors(exc: ValidationError) -> str:
     return f"Invalid arguments: {'; '.join(problems)}{more}. Fix them (see the tool's input schema) and call again."
 
 
-def as_result(result: Any) -> Any:
+def as_result(result: Any, *, scrub_values: bool = True) -> Any:
     """A model becomes a CallToolResult: structured content is the output schema's JSON (no nulls), and the text
     block is the same answer rendered for reading (render.py: tables, YAML, a metadata line), not the JSON again.
 
     Defense in depth: the answer is scrubbed of every secret value the process has seen (the gate already keeps
-    Secrets out of other tools; this catches a copy of a value that lives somewhere else).
+    Secrets out of other tools; this catches a copy of a value that lives somewhere else). The secret toolset is
+    the exception: its answers are built from redacted views, and values appear only where the operator allowed
+    them and the caller asked.
     """
     if not isinstance(result, BaseModel):
         return result
     structured = result.model_dump(mode="json", exclude_none=True)
-    if has_secret_values():
+    if scrub_values and has_secret_values():
         structured = _scrub_tree(structured)
     text = render(structured)
     if len(text) > _RENDER_CHECK:

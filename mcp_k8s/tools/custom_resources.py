@@ -8,6 +8,7 @@ below every request and cached read decides them (mcp_k8s/policy.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -519,7 +520,8 @@ async def _confirm_delete(
     and the question names them as the server knows them."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
-    await read_object(state, rt, ns, check_name(name))
+    with suppress(errors.Forbidden):  # may delete but not read: the delete itself will tell
+        await read_object(state, rt, ns, check_name(name))
     where = f' in namespace "{ns}"' if ns else ""
     return await ask_confirmation(ctx, f'Delete {rt.qualified} "{name}"{where}?', force=force, dry_run=dry_run)
 
