@@ -214,20 +214,23 @@ async def _list_from_cache(
         count=0,
         items=[],
     )
-    fit = output.fit_items(items, state.settings.output_budget, output.size_of(envelope) + 200, measure=output.size_of)
-    next_token: str | None = None
-    truncated: output.Truncation | None = None
-    if fit < len(items) or len(objects) > limit:
-        next_token = output.encode_token({"src": "cache", "after": list(_key(page[fit - 1]))})
-    if fit < len(items):
-        truncated = output.Truncation(
-            omitted=len(items) - fit,
-            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
-            "label_selector, a smaller limit, or view=summary.",
-        )
+
+    def token_for(fit: int) -> str | None:
+        if fit < len(items) or len(objects) > limit:
+            return output.encode_token({"src": "cache", "after": list(_key(page[fit - 1]))})
+        return None
+
+    fit, next_token, truncated = output.cut_page(
+        items, state.settings.output_budget, output.size_of(envelope), token_for=token_for, narrow=_narrow(view)
+    )
     return envelope.model_copy(
         update={"items": items[:fit], "count": fit, "continue_token": next_token, "truncated": truncated}
     )
+
+
+def _narrow(view: str) -> str:
+    """How to make a cut page smaller, never suggesting the view already in use."""
+    return "label_selector or a smaller limit" + (", or view=summary" if view == "full" else "")
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:
@@ -273,8 +276,8 @@ async def _list_from_api(
         namespaced=rt.namespaced,
         continue_token=continue_token,
         fetch=fetch,
-        overhead=output.size_of(envelope) + 200,
-        narrow="label_selector, a smaller limit, or view=summary",
+        overhead=output.size_of(envelope),
+        narrow=_narrow(view),
         token_fields={"src": "api"},
     )
     return envelope.model_copy(
