@@ -205,18 +205,18 @@ def cut_page(
     budget: int,
     overhead: int,
     *,
-    token_for: Callable[[int], str | None],
-    narrow: str,
+    hint: str,
+    token_for: Callable[[int], str | None] = lambda _fit: None,
+    also_omitted: int = 0,
 ) -> tuple[int, str | None, Truncation | None]:
-    """How many leading rows to show, the continue token, and the truncation note: the one way a page is cut, so
-    the whole answer (rows, token and note included) never exceeds the budget. At least one row, so a reader
-    always makes progress."""
+    """How many leading rows to show, the continue token, and the truncation note: the one way every list answer
+    is cut, so the whole answer (rows, token and note included) never exceeds the budget. At least one row, so a
+    reader always makes progress. `also_omitted` counts rows dropped earlier (a limit) in the note."""
     sizes = [size_of(r) + 1 for r in rows]
     fit = fit_items(rows, budget, overhead, measure=size_of)
     while True:
-        truncated = (
-            Truncation(omitted=len(rows) - fit, hint=CUT_HINT.format(narrow=narrow)) if fit < len(rows) else None
-        )
+        omitted = len(rows) - fit + also_omitted
+        truncated = Truncation(omitted=omitted, hint=hint) if fit < len(rows) else None
         token = token_for(fit)
         extras = len(token or "") + (size_of(truncated) if truncated else 0) + _FIELD_SLACK
         if fit <= 1 or overhead + sum(sizes[:fit]) + extras <= budget:

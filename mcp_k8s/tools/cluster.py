@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mcp_k8s import errors, output
 from mcp_k8s.kube import core
+from mcp_k8s.tools.answers import Listing
 from mcp_k8s.tools.base import Ctx, Group, LabelSelector, Namespace, ToolSpec, app, check_name, spec
 
-_ENVELOPE_SLACK = 300
 
-
-class ApiResourceList(BaseModel):
+class ApiResourceList(Listing[core.ApiResourceRow]):
     """Served resource types."""
-
-    count: int
-    items: list[core.ApiResourceRow]
-    truncated: output.Truncation | None = None
 
 
 async def list_api_resources(
@@ -37,12 +32,12 @@ async def list_api_resources(
     """List the resource types the cluster serves."""
     state = app(ctx)
     rows = await core.api_resources(state.discovery, group=group, all_versions=all_versions)
-    fit = output.fit_items(rows, state.settings.output_budget - _ENVELOPE_SLACK, 100, measure=output.size_of)
-    truncated = None
-    if fit < len(rows):
-        truncated = output.Truncation(
-            omitted=len(rows) - fit, hint="Too many types for one answer; pass group to list one API group."
-        )
+    fit, _, truncated = output.cut_page(
+        rows,
+        state.settings.output_budget,
+        output.size_of(ApiResourceList(count=len(rows), items=[])),
+        hint="Too many types for one answer; pass group to list one API group.",
+    )
     return ApiResourceList(count=fit, items=rows[:fit], truncated=truncated)
 
 

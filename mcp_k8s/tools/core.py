@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from mcp_k8s import output
 from mcp_k8s.kube import core
+from mcp_k8s.tools.answers import Listing
 from mcp_k8s.tools.base import (
     AllNamespaces,
     AppState,
@@ -35,31 +36,26 @@ from mcp_k8s.tools.base import (
 
 RowT = TypeVar("RowT", bound=BaseModel)
 ListT = TypeVar("ListT", bound=BaseModel)
-_ENVELOPE_SLACK = 300  # bytes kept free for the envelope fields set after fitting (token, truncation, note)
 _LOG_ENVELOPE = 1_000
 
 
-class PodList(BaseModel):
+class PodList(Listing[core.PodRow]):
     """A page of pods, one summary row each."""
 
-    namespace: str | None = Field(default=None, description="Namespace listed; absent = all (allowed) namespaces")
-    count: int
-    items: list[core.PodRow]
-    continue_token: str | None = Field(default=None, description="Pass back to get the next page")
-    truncated: output.Truncation | None = None
 
-
-class ServiceList(BaseModel):
+class ServiceList(Listing[core.ServiceRow]):
     """A page of services, one row each."""
 
-    namespace: str | None = Field(default=None, description="Namespace listed; absent = all (allowed) namespaces")
-    count: int
-    items: list[core.ServiceRow]
-    continue_token: str | None = Field(default=None, description="Pass back to get the next page")
+
+class LogsAnswer(BaseModel):
+    """The newest part of one container's log; `truncated` says what was cut, as every other answer does."""
+
+    pod: str
+    namespace: str
+    container: str
+    previous: bool = False
+    text: str = Field(description="Log text; when cut it starts with a [truncated: ...] line")
     truncated: output.Truncation | None = None
-
-
-class LogsAnswer(core.PodLogs):
     note: str | None = None
 
 
@@ -105,7 +101,7 @@ async def _rows(
         namespaced=True,
         continue_token=continue_token,
         fetch=fetch,
-        overhead=_ENVELOPE_SLACK,
+        overhead=output.size_of(model(count=0, items=[])),
         narrow="label_selector, field_selector or a smaller limit",
     )
     return found.answer(model)
@@ -169,7 +165,23 @@ async def get_pod_logs(
     note = None
     if cap < wanted:
         note = f"limit_bytes was lowered to {cap} to fit this server's answer budget; use tail_lines or since_seconds."
-    return LogsAnswer(**logs.model_dump(), note=note)
+    truncated = (
+        output.Truncation(
+            omitted=logs.omitted_bytes or 0,  # bytes, when the server told us how many (else 0: unknown)
+            hint="Earlier log output was left out; narrow with tail_lines or since_seconds, or raise limit_bytes.",
+        )
+        if logs.truncated
+        else None
+    )
+    return LogsAnswer(
+        pod=logs.pod,
+        namespace=logs.namespace,
+        container=logs.container,
+        previous=logs.previous,
+        text=logs.text,
+        truncated=truncated,
+        note=note,
+    )
 
 
 async def list_events(
@@ -211,14 +223,14 @@ async def list_events(
         for scope in scopes
     ]
     found = pages[0] if len(pages) == 1 else _merge_events(pages, limit)
-    fit = output.fit_items(found.items, state.settings.output_budget - _ENVELOPE_SLACK, 300, measure=output.size_of)
-    truncated = None
-    if fit < len(found.items):
-        truncated = output.Truncation(
-            omitted=len(found.items) - fit + found.omitted,
-            hint="Older events did not fit the answer budget; narrow with plural/name, event_type=Warning or a "
-            "smaller limit.",
-        )
+    fit, _, truncated = output.cut_page(
+        found.items,
+        state.settings.output_budget,
+        output.size_of(found.model_copy(update={"items": []})),
+        hint="Older events did not fit the answer budget; narrow with plural/name, event_type=Warning or a "
+        "smaller limit.",
+        also_omitted=found.omitted,
+    )
     return EventsAnswer(
         **found.model_dump(exclude={"items"}),
         items=found.items[:fit],

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 from mcp_k8s import errors, output
 from mcp_k8s.kube import secrets
 from mcp_k8s.kube.secrets import GeneratedKey, GenerateSpec, SecretView
+from mcp_k8s.tools.answers import Listing
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
@@ -85,12 +86,8 @@ class SecretRow(BaseModel):
     age: str | None = None
 
 
-class SecretList(BaseModel):
-    namespace: str | None = Field(default=None, description="Namespace listed; absent = all (allowed) namespaces")
-    count: int
-    items: list[SecretRow]
-    continue_token: str | None = Field(default=None, description="Pass back to get the next page")
-    truncated: output.Truncation | None = None
+class SecretList(Listing[SecretRow]):
+    """A page of secrets: names, types and keys, never values."""
 
 
 class SecretDetails(SecretView):
@@ -158,10 +155,13 @@ def _fit_keys(view: SecretView, budget: int) -> tuple[SecretView, output.Truncat
     if output.size_of(view) <= budget:
         return view, None
     bare = view.model_copy(update={"keys": []})
-    fit = output.fit_items(view.keys, budget, output.size_of(bare), measure=output.size_of)
-    return view.model_copy(update={"keys": view.keys[:fit]}), output.Truncation(
-        omitted=len(view.keys) - fit, hint="Too many keys for the answer budget; the first ones are shown, sorted."
+    fit, _, truncated = output.cut_page(
+        view.keys,
+        budget,
+        output.size_of(bare),
+        hint="Too many keys for the answer budget; the first ones are shown, sorted.",
     )
+    return view.model_copy(update={"keys": view.keys[:fit]}), truncated
 
 
 async def list_secrets(
