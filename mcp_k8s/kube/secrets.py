@@ -33,10 +33,10 @@ from mcp_k8s.kube import resources
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.logging import register_secret_values
+from mcp_k8s.objects import LAST_APPLIED
 from mcp_k8s.settings import Settings
 
 SECRETS = ResourceType(group="", version="v1", plural="secrets", kind="Secret", singular="secret", namespaced=True)
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Which keys hold server-generated values: those are never revealed, even on a server that allows reading values.
 GENERATED_KEYS = "mcp-k8s.io/generated-keys"
 
@@ -407,38 +407,8 @@ def _stored(obj: Mapping[str, Any]) -> StoredSecret:
 # CRUD
 
 
-@dataclass(frozen=True)
-class SecretPage:
-    items: list[SecretView]
-    continue_token: str | None
-    resource_version: str | None
-
-
-async def list_secrets(
-    kube: KubeClient,
-    namespace: str | None,
-    *,
-    label_selector: str | None = None,
-    field_selector: str | None = None,
-    limit: int | None = None,
-    continue_token: str | None = None,
-) -> SecretPage:
-    """One page of redacted views; the page's data is dropped here, undecoded."""
-    page = await resources.list_objects(
-        kube,
-        SECRETS,
-        namespace,
-        label_selector=label_selector,
-        field_selector=field_selector,
-        limit=limit,
-        continue_token=continue_token,
-    )
-    meta = page.get("metadata") or {}
-    return SecretPage(
-        items=[redacted_view(item) for item in page.get("items") or []],
-        continue_token=meta.get("continue") or None,
-        resource_version=meta.get("resourceVersion"),
-    )
+# One page of redacted views; the page's data is dropped here, undecoded.
+list_secrets = resources.RowLister(SECRETS, redacted_view)
 
 
 async def read_secret(kube: KubeClient, namespace: str, name: str) -> StoredSecret:

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from mcp_k8s import output
-from mcp_k8s.kube import core
+from mcp_k8s.kube import discovery, namespaces, reviews
 from mcp_k8s.tools.base import Ctx, LabelSelector, Namespace, ToolSpec, app, check_name, spec
 
 _ENVELOPE_SLACK = 300
@@ -22,7 +22,7 @@ class ApiResourceList(BaseModel):
     """Served resource types."""
 
     count: int
-    items: list[core.ApiResourceRow]
+    items: list[discovery.ApiResourceRow]
     truncated: output.Truncation | None = None
 
 
@@ -36,7 +36,7 @@ async def list_api_resources(
 ) -> ApiResourceList:
     """List the resource types the cluster serves: group, version, kind, plural, short names, scope and verbs."""
     state = app(ctx)
-    rows = await core.api_resources(state.discovery, group=group, all_versions=all_versions)
+    rows = await discovery.api_resources(state.discovery, group=group, all_versions=all_versions)
     fit = output.fit_items(rows, state.settings.output_budget - _ENVELOPE_SLACK, 100, measure=output.size_of)
     truncated = None
     if fit < len(rows):
@@ -46,11 +46,11 @@ async def list_api_resources(
     return ApiResourceList(count=fit, items=rows[:fit], truncated=truncated)
 
 
-async def list_namespaces(ctx: Ctx, label_selector: LabelSelector = None) -> core.NamespaceList:
+async def list_namespaces(ctx: Ctx, label_selector: LabelSelector = None) -> namespaces.NamespaceList:
     """List namespaces. With credentials that may not list them, answers with the namespaces this server is
     configured to use (source=configured) instead of failing, and says so."""
     state = app(ctx)
-    return await core.list_namespaces(state.kube, state.settings, label_selector=label_selector)
+    return await namespaces.list_namespaces(state.kube, state.settings, label_selector=label_selector)
 
 
 async def check_access(
@@ -78,12 +78,12 @@ async def check_access(
         bool, Field(description="Ask about every namespace at once (a cluster-wide grant), not just one")
     ] = False,
     name: Annotated[str | None, Field(default=None, max_length=253, description="One object's name")] = None,
-) -> core.AccessAnswer:
+) -> reviews.AccessAnswer:
     """Ask the API server whether the current credentials may do something (a SelfSubjectAccessReview): the same
     authorizer that would answer the real request, so allowed=false predicts a 403."""
     state = app(ctx)
     ns = None if all_namespaces else await state.namespace(namespace)
-    return await core.check_access(
+    return await reviews.check_access(
         state.kube,
         state.discovery,
         verb=verb,

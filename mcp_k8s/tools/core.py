@@ -1,19 +1,21 @@
 """Core read-only tools: list_pods, get_pod_logs, list_events, list_services.
 
 Thin by design, like every toolset: validate, resolve the namespace (and for events the involved type), call
-kube/core.py, and fit the answer to the byte budget with output.py. These are the tools an agent reaches for when a
-custom resource is unhealthy: which pods are not ready and why, what they logged, what happened to the object.
+kube/pods.py, events.py or services.py, and fit the answer to the byte budget with output.py. These are the tools
+an agent reaches for when a custom resource is unhealthy: which pods are not ready and why, what they logged, what
+happened to the object.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, Protocol, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
-from mcp_k8s.kube import core
+from mcp_k8s.kube import events, pods, services
+from mcp_k8s.kube.resources import ListPage
 from mcp_k8s.tools.base import (
     AppState,
     ContinueToken,
@@ -45,7 +47,7 @@ class PodList(BaseModel):
 
     namespace: str | None = Field(default=None, description="Namespace listed; absent = all (allowed) namespaces")
     count: int
-    items: list[core.PodRow]
+    items: list[pods.PodRow]
     continue_token: str | None = Field(default=None, description="Pass back to get the next page")
     truncated: output.Truncation | None = None
 
@@ -55,27 +57,22 @@ class ServiceList(BaseModel):
 
     namespace: str | None = Field(default=None, description="Namespace listed; absent = all (allowed) namespaces")
     count: int
-    items: list[core.ServiceRow]
+    items: list[services.ServiceRow]
     continue_token: str | None = Field(default=None, description="Pass back to get the next page")
     truncated: output.Truncation | None = None
 
 
-class LogsAnswer(core.PodLogs):
+class LogsAnswer(pods.PodLogs):
     note: str | None = None
 
 
-class EventsAnswer(core.EventList):
+class EventsAnswer(events.EventList):
     truncated: output.Truncation | None = None
-
-
-class _RowPage(Protocol[RowT]):
-    items: list[RowT]
-    page: core.PageInfo
 
 
 async def _rows(
     state: AppState,
-    lister: Callable[..., Awaitable[_RowPage[RowT]]],
+    lister: Callable[..., Awaitable[ListPage[RowT]]],
     model: type[ListT],
     namespace: str | None,
     all_namespaces: bool,
@@ -84,7 +81,7 @@ async def _rows(
     limit: int,
     continue_token: str | None,
 ) -> ListT:
-    """A budgeted page of rows from a kube/core lister (pods, services)."""
+    """A budgeted page of rows from a kube/ row lister (pods, services)."""
 
     async def fetch(ns: str | None, server_token: str | None) -> tuple[list[RowT], str | None]:
         page = await lister(
@@ -97,7 +94,7 @@ async def _rows(
         )
         # Rows of a single-namespace listing leave the namespace out: the envelope says it once.
         rows = page.items if all_namespaces else [r.model_copy(update={"namespace": None}) for r in page.items]
-        return rows, page.page.continue_token
+        return rows, page.continue_token
 
     found = await paged(
         state,
@@ -126,7 +123,7 @@ async def list_pods(
     spec.nodeName=node-1."""
     return await _rows(
         app(ctx),
-        core.list_pods,
+        pods.list_pods,
         PodList,
         namespace,
         all_namespaces,
@@ -161,10 +158,10 @@ async def get_pod_logs(
     state = app(ctx)
     ns = await state.namespace(namespace)
     ceiling = state.settings.output_budget - _LOG_ENVELOPE
-    wanted = limit_bytes or core.DEFAULT_LOG_BYTES
+    wanted = limit_bytes or pods.DEFAULT_LOG_BYTES
     # JSON escaping grows text (a newline becomes two bytes), so the cap leaves a quarter of the budget for it.
     cap = min(wanted, ceiling * 3 // 4)
-    logs = await core.pod_logs(
+    logs = await pods.pod_logs(
         state.kube,
         ns,
         check_name(name),
@@ -212,7 +209,7 @@ async def list_events(
             "all_namespaces is not available when this server is limited to --allowed-namespaces; pass one of "
             f"{', '.join(state.settings.allowed_namespaces)} as namespace."
         )
-    found = await core.list_events(
+    found = await events.list_events(
         state.kube,
         state.discovery,
         namespace_to_read,
@@ -251,7 +248,7 @@ async def list_services(
     """List services: type, cluster IP, external addresses, ports (name:port:nodePort→target/protocol), selector."""
     return await _rows(
         app(ctx),
-        core.list_services,
+        services.list_services,
         ServiceList,
         namespace,
         all_namespaces,

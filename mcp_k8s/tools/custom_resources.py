@@ -17,8 +17,9 @@ from pydantic import BaseModel, Field
 from mcp_k8s import errors, output
 from mcp_k8s.cache.access import CachedType
 from mcp_k8s.cache.selectors import UnsupportedFieldSelector
-from mcp_k8s.kube import core, resources
+from mcp_k8s.kube import resources
 from mcp_k8s.kube.discovery import ResourceType
+from mcp_k8s.kube.events import EventRow, list_events
 from mcp_k8s.tools import cache
 from mcp_k8s.tools.base import (
     DECLINED,
@@ -78,7 +79,7 @@ class ObjectAnswer(BaseModel):
     stale_seconds: float | None = None
     object: dict[str, Any]
     conditions: list[output.Condition] | None = Field(default=None, description="describe: all status conditions")
-    events: list[core.EventRow] | None = Field(default=None, description="describe: recent events, newest first")
+    events: list[EventRow] | None = Field(default=None, description="describe: recent events, newest first")
     events_note: str | None = None
     truncated: output.Truncation | None = None
 
@@ -341,7 +342,7 @@ async def get_custom_resource(
     if describe:
         answer.conditions = output.conditions_of(obj, key_only=False)
         try:
-            events = await core.list_events(
+            events = await list_events(
                 state.kube,
                 state.discovery,
                 ns,

@@ -7,9 +7,9 @@ import time
 import pytest
 from kubernetes_asyncio import client
 
-from mcp_k8s import sandbox
-from mcp_k8s.kube import core
+from mcp_k8s import errors, sandbox
 from mcp_k8s.kube.client import KubeClient
+from mcp_k8s.kube.pods import list_pods
 from mcp_k8s.settings import DEFAULT_OUTPUT_BUDGET, Settings
 from tests.plugins.cluster import mcp_client
 from tests.plugins.kwok import create_pods, wait_pods_started
@@ -44,12 +44,12 @@ async def test_500_pods_list_sizes(
     raw = await kube.request(
         "GET",
         f"/api/v1/namespaces/{namespace}/pods",
-        op=core.errors.Operation(verb="list", resource="pods", namespace=namespace),
+        op=errors.Operation(verb="list", resource="pods", namespace=namespace),
         raw=True,
     )
-    everything = await core.list_pods(kube, namespace)
-    page = await core.list_pods(kube, namespace, limit=50)
-    shard = await core.list_pods(kube, namespace, label_selector="shard=3")
+    everything = await list_pods(kube, namespace)
+    page = await list_pods(kube, namespace, limit=50)
+    shard = await list_pods(kube, namespace, label_selector="shard=3")
     sizes = {
         "raw_list_bytes": len(raw),
         "summary_500_bytes": len(everything.model_dump_json(exclude_none=True)),

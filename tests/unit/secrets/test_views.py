@@ -11,7 +11,6 @@ import pytest
 from mcp_k8s import errors
 from mcp_k8s.kube.secrets import (
     GENERATED_KEYS,
-    LAST_APPLIED,
     StoredSecret,
     _stored,
     decoded_size,
@@ -20,6 +19,7 @@ from mcp_k8s.kube.secrets import (
     validate_key,
 )
 from mcp_k8s.logging import REDACTED, scrub
+from mcp_k8s.objects import LAST_APPLIED
 from mcp_k8s.settings import Settings
 from tests.canary import CANARY, assert_not_leaked
 
