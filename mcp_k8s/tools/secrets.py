@@ -15,8 +15,9 @@ from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from mcp_k8s import output
-from mcp_k8s.kube import secrets
-from mcp_k8s.kube.secrets import GeneratedKey, GenerateSpec, SecretView
+from mcp_k8s.kube import secret_data, secrets
+from mcp_k8s.kube.secret_data import GeneratedKey, GenerateSpec
+from mcp_k8s.kube.secrets import SecretView
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
@@ -50,7 +51,7 @@ NOT_REQUESTED = "Values not included; pass include_values=true to read them."
 # parse_data checks the shape and names offending keys only; the validator registers the values before anything else.
 SecretData = Annotated[
     Any,
-    BeforeValidator(secrets.register_given),
+    BeforeValidator(secret_data.register_given),
     WithJsonSchema(
         {
             "anyOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "null"}],
@@ -63,7 +64,7 @@ Generate = Annotated[
     list[GenerateSpec | str] | None,
     Field(
         default=None,
-        max_length=secrets.MAX_KEYS_PER_CALL,
+        max_length=secret_data.MAX_KEYS_PER_CALL,
         description="Keys whose values the server generates with a CSPRNG and stores without returning them: a key "
         "name (32 alphanumeric characters) or {key, length, alphabet, characters}",
     ),
@@ -208,7 +209,9 @@ async def get_secret(
     ] = False,
     keys: Annotated[
         list[str] | None,
-        Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL, description="With include_values: only these keys"),
+        Field(
+            default=None, max_length=secret_data.MAX_KEYS_PER_CALL, description="With include_values: only these keys"
+        ),
     ] = None,
 ) -> SecretDetails:
     """Get one secret: keys with decoded sizes, type, labels, annotations; values only where server policy allows."""
@@ -300,7 +303,7 @@ async def create_secret(
 ) -> SecretWriteAnswer:
     """Create a secret from plain values and/or keys whose values the server generates (never returned)."""
     check_name(name)
-    change = secrets.Change.parse(data, generate)
+    change = secret_data.Change.parse(data, generate)
     state = app(ctx)
     ns = await state.namespace(namespace)
     result = await secrets.create_secret(
@@ -323,7 +326,7 @@ async def update_secret(
     data: SecretData = None,
     generate: Generate = None,
     remove_keys: Annotated[
-        list[str] | None, Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL, description="Keys to delete")
+        list[str] | None, Field(default=None, max_length=secret_data.MAX_KEYS_PER_CALL, description="Keys to delete")
     ] = None,
     labels: Labels = None,
     namespace: Namespace = None,
@@ -331,7 +334,7 @@ async def update_secret(
 ) -> SecretWriteAnswer:
     """Set or replace keys (given or generated) and remove keys; other keys, even ones changed meanwhile, survive."""
     check_name(name)
-    change = secrets.Change.parse(data, generate, remove_keys or ())
+    change = secret_data.Change.parse(data, generate, remove_keys or ())
     state = app(ctx)
     ns = await state.namespace(namespace)
     result = await secrets.update_secret(
