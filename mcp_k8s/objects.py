@@ -62,8 +62,8 @@ def format_time(value: dt.datetime) -> str:
 
 
 def age(timestamp: Any, now: dt.datetime | None = None) -> str | None:
-    """kubectl-style age (45s, 12m, 5h, 3d) of an API timestamp."""
-    then = parse_time(timestamp)
+    """kubectl-style age (45s, 12m, 5h, 3d) of an API timestamp (or a parsed one)."""
+    then = timestamp if isinstance(timestamp, dt.datetime) else parse_time(timestamp)
     if then is None:
         return None
     seconds = int(((now or dt.datetime.now(dt.UTC)) - then).total_seconds())

@@ -128,7 +128,7 @@ def fold_events(
                 message=clip(str(event["message"]), _MAX_EVENT_MESSAGE) if event.get("message") else None,
                 count=group["count"],
                 last_seen=format_time(last) if last else None,
-                age=age(last.isoformat(), now) if last else None,
+                age=age(last, now) if last else None,
                 first_seen=format_time(first) if first else None,
                 source=group["source"] or None,
                 namespace=involved.get("namespace") or (event.get("metadata") or {}).get("namespace"),
