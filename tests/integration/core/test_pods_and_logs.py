@@ -52,11 +52,11 @@ async def test_pod_selectors_and_paging(kube: KubeClient, namespace: str, kwok_n
 
     first = await list_pods(kube, namespace, limit=3)
     assert len(first.items) == 3
-    assert first.page.continue_token
-    assert first.page.remaining == 1
-    rest = await list_pods(kube, namespace, limit=3, continue_token=first.page.continue_token)
+    assert first.continue_token
+    assert first.remaining == 1
+    rest = await list_pods(kube, namespace, limit=3, continue_token=first.continue_token)
     assert len(rest.items) == 1
-    assert rest.page.continue_token is None
+    assert rest.continue_token is None
     assert {r.name for r in first.items + rest.items} == {"a-1", "a-2", "a-3", "b-1"}
 
 
