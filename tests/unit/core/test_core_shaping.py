@@ -1,5 +1,6 @@
-"""Pure shaping in kube/core.py: pod rows and reasons, container choice, log tails, event folding, service rows,
-and the request logic of logs, access reviews and namespaces against a scripted client (no network)."""
+"""Pure shaping in kube/ (pods, events, services, reviews, discovery, namespaces): pod rows and reasons, container
+choice, log tails, event folding, service rows, and the request logic of logs, access reviews and namespaces against
+a scripted client (no network)."""
 
 from __future__ import annotations
 
