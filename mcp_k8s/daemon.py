@@ -239,11 +239,11 @@ def _route(state: DaemonState, method: str, path: str) -> tuple[str, str, bytes]
     return "404 Not Found", "text/plain", b"try /healthz, /readyz or /metrics\n"
 
 
-async def run_daemon(settings: Settings, mcp_app: AppFactory | None = None, out: TextIO | None = None) -> None:
+async def run_daemon(settings: Settings, mcp_app: AppFactory | None = None) -> None:
     """Run until SIGINT/SIGTERM, then stop every reflector and close the client."""
     if not settings.watch:
         raise errors.InvalidInput("mcp-k8s watch needs at least one --watch RESOURCE (e.g. widgets.example.com/v1).")
-    writer = EventWriter(out or sys.stdout)
+    writer = EventWriter(sys.stdout)
     kube = KubeClient(settings)
     try:
         async with CacheManager(kube) as cache, anyio.create_task_group() as tg:

@@ -250,18 +250,14 @@ async def delete_object(
     name: str,
     *,
     dry_run: bool = False,
-    propagation: str = "Background",
-    grace_period_seconds: int | None = None,
 ) -> dict[str, Any]:
     """Delete; returns the object (finalizers pending) or a Status. Background propagation, as kubectl defaults.
 
     With a DeleteOptions body the server reads options from the body only, so dryRun goes there, not in the query.
     """
-    body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+    body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
     if dry_run:
         body["dryRun"] = ["All"]
-    if grace_period_seconds is not None:
-        body["gracePeriodSeconds"] = grace_period_seconds
     result: dict[str, Any] = await kube.request(
         "DELETE", rt.path(namespace, name), op=operation("delete", rt, namespace, name), body=body
     )
