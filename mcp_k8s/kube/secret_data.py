@@ -263,6 +263,11 @@ class Change:
     def sets_data(self) -> bool:
         return bool(self.given or self.planned)
 
+    @property
+    def touched(self) -> set[str]:
+        """Every key this change sets or removes: where a stored value could be lost."""
+        return set(self.given) | {p.key for p in self.planned} | set(self.remove)
+
     def generate(self) -> tuple[dict[str, str], list[GeneratedKey]]:
         """Draw the planned values (registered before they are returned) and describe them without the values."""
         values: dict[str, str] = {}
