@@ -21,33 +21,18 @@ from pydantic import BaseModel, Field
 
 from mcp_k8s import errors
 from mcp_k8s import jsonpath as jp
-from mcp_k8s.kube.core import age as age  # re-exported: answers everywhere use one age format
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# Re-exported as the answer vocabulary the tools speak: one age format, one clip, one stripped object.
+from mcp_k8s.objects import age as age
+from mcp_k8s.objects import clip as clip
+from mcp_k8s.objects import strip_object as strip_object
+
 # Conditions worth a line in a summary; others are kept in the full view.
 KEY_CONDITIONS = ("Ready", "Available", "Progressing", "Synced", "Healthy", "Established", "Degraded", "Failed")
 _MAX_STRING = 2_000
 _MAX_CONDITION_MESSAGE = 200
 
 T = TypeVar("T")
-
-
-def strip_object(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy without managedFields and the last-applied annotation (which can duplicate the whole object)."""
-    out = dict(obj)
-    meta = out.get("metadata")
-    if isinstance(meta, dict):
-        meta = dict(meta)
-        meta.pop("managedFields", None)
-        annotations = meta.get("annotations")
-        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
-            annotations = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
-            if annotations:
-                meta["annotations"] = annotations
-            else:
-                meta.pop("annotations")
-        out["metadata"] = meta
-    return out
 
 
 class Condition(BaseModel):
@@ -159,11 +144,6 @@ def _column(obj: Mapping[str, Any], path: str) -> Any:
 @functools.lru_cache(maxsize=1024)
 def _parsed(path: str) -> jp.Path:
     return jp.parse(path)
-
-
-def clip(text: str, limit: int) -> str:
-    """At most `limit` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def size_of(value: Any) -> int:

@@ -12,7 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from mcp_k8s import output
-from mcp_k8s.kube import core
+from mcp_k8s.kube.events import EventRow
 
 RowT = TypeVar("RowT")
 
@@ -49,7 +49,7 @@ class ObjectAnswer(BaseModel):
     stale_seconds: float | None = None
     object: dict[str, Any]
     conditions: list[output.Condition] | None = Field(default=None, description="describe: all status conditions")
-    events: list[core.EventRow] | None = Field(default=None, description="describe: recent events, newest first")
+    events: list[EventRow] | None = Field(default=None, description="describe: recent events, newest first")
     events_note: str | None = None
     truncated: output.Truncation | None = None
 

@@ -1,19 +1,21 @@
 """Core read-only tools: list_pods, get_pod_logs, list_events, list_services.
 
 Thin by design, like every toolset: validate, resolve the namespace (and for events the involved type), call
-kube/core.py, and fit the answer to the byte budget with output.py. These are the tools an agent reaches for when a
-custom resource is unhealthy: which pods are not ready and why, what they logged, what happened to the object.
+kube/pods.py, events.py or services.py, and fit the answer to the byte budget with output.py. These are the tools
+an agent reaches for when a custom resource is unhealthy: which pods are not ready and why, what they logged, what
+happened to the object.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, Protocol, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
 from mcp_k8s import output
-from mcp_k8s.kube import core
+from mcp_k8s.kube import events, pods, services
+from mcp_k8s.kube.resources import ListPage
 from mcp_k8s.tools.answers import Listing
 from mcp_k8s.tools.base import (
     AllNamespaces,
@@ -39,11 +41,11 @@ ListT = TypeVar("ListT", bound=BaseModel)
 _LOG_ENVELOPE = 1_000
 
 
-class PodList(Listing[core.PodRow]):
+class PodList(Listing[pods.PodRow]):
     """A page of pods, one summary row each."""
 
 
-class ServiceList(Listing[core.ServiceRow]):
+class ServiceList(Listing[services.ServiceRow]):
     """A page of services, one row each."""
 
 
@@ -59,18 +61,13 @@ class LogsAnswer(BaseModel):
     note: str | None = None
 
 
-class EventsAnswer(core.EventList):
+class EventsAnswer(events.EventList):
     truncated: output.Truncation | None = None
-
-
-class _RowPage(Protocol[RowT]):
-    items: list[RowT]
-    page: core.PageInfo
 
 
 async def _rows(
     state: AppState,
-    lister: Callable[..., Awaitable[_RowPage[RowT]]],
+    lister: Callable[..., Awaitable[ListPage[RowT]]],
     model: type[ListT],
     namespace: str | None,
     all_namespaces: bool,
@@ -79,7 +76,7 @@ async def _rows(
     limit: int,
     continue_token: str | None,
 ) -> ListT:
-    """A budgeted page of rows from a kube/core lister (pods, services)."""
+    """A budgeted page of rows from a kube/ row lister (pods, services)."""
 
     async def fetch(ns: str | None, server_token: str | None) -> tuple[list[RowT], str | None]:
         page = await lister(
@@ -92,7 +89,7 @@ async def _rows(
         )
         # Rows of a single-namespace listing leave the namespace out: the envelope says it once.
         rows = page.items if all_namespaces else [r.model_copy(update={"namespace": None}) for r in page.items]
-        return rows, page.page.continue_token
+        return rows, page.continue_token
 
     found = await paged(
         state,
@@ -119,7 +116,7 @@ async def list_pods(
     """List pods: phase, ready, restarts, node, age, and why a pod is not ready."""
     return await _rows(
         app(ctx),
-        core.list_pods,
+        pods.list_pods,
         PodList,
         namespace,
         all_namespaces,
@@ -149,10 +146,10 @@ async def get_pod_logs(
     state = app(ctx)
     ns = await state.namespace(namespace)
     ceiling = state.settings.output_budget - _LOG_ENVELOPE
-    wanted = limit_bytes or core.DEFAULT_LOG_BYTES
+    wanted = limit_bytes or pods.DEFAULT_LOG_BYTES
     # JSON escaping grows text (a newline becomes two bytes), so the cap leaves a quarter of the budget for it.
     cap = min(wanted, ceiling * 3 // 4)
-    logs = await core.pod_logs(
+    logs = await pods.pod_logs(
         state.kube,
         ns,
         check_name(name),
@@ -208,7 +205,7 @@ async def list_events(
     # Like every list: one namespace, or all of them (the allowed set, read one namespace at a time).
     scopes = state.kube.policy.visible_namespaces(None) if all_namespaces else [await state.namespace(namespace)]
     pages = [
-        await core.list_events(
+        await events.list_events(
             state.kube,
             state.discovery,
             scope,
@@ -238,10 +235,10 @@ async def list_events(
     )
 
 
-def _merge_events(pages: list[core.EventList], limit: int) -> core.EventList:
+def _merge_events(pages: list[events.EventList], limit: int) -> events.EventList:
     """Several namespaces' events as one list: newest first, the same limit."""
     rows = sorted((row for page in pages for row in page.items), key=lambda r: r.last_seen or "", reverse=True)
-    return core.EventList(
+    return events.EventList(
         namespace=None,
         items=rows[:limit],
         involved=pages[0].involved,
@@ -263,7 +260,7 @@ async def list_services(
     """List services: type, cluster IP, external addresses, ports, selector."""
     return await _rows(
         app(ctx),
-        core.list_services,
+        services.list_services,
         ServiceList,
         namespace,
         all_namespaces,

@@ -19,8 +19,9 @@ from pydantic import Field
 from mcp_k8s import errors, output
 from mcp_k8s.cache.access import CachedType
 from mcp_k8s.cache.selectors import UnsupportedFieldSelector
-from mcp_k8s.kube import core, resources
+from mcp_k8s.kube import resources
 from mcp_k8s.kube.discovery import ResourceType
+from mcp_k8s.kube.events import list_events
 from mcp_k8s.tools import reading
 from mcp_k8s.tools.answers import DeleteAnswer, ObjectAnswer, ResourceList, WriteAnswer
 from mcp_k8s.tools.base import (
@@ -275,7 +276,7 @@ async def get_custom_resource(
     if describe:
         answer.conditions = output.conditions_of(obj, key_only=False)
         try:
-            events = await core.list_events(
+            events = await list_events(
                 state.kube,
                 state.discovery,
                 ns,

@@ -19,7 +19,9 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 from mcp.types import ElicitResult
 
-from mcp_k8s.kube.secrets import ALPHABETS, GENERATED_KEYS, LAST_APPLIED
+from mcp_k8s.kube.secret_data import ALPHABETS
+from mcp_k8s.kube.secrets import GENERATED_KEYS
+from mcp_k8s.objects import LAST_APPLIED
 from mcp_k8s.settings import Settings
 from mcp_k8s.tools.secrets import NOT_REQUESTED, WITHHELD_BY_POLICY
 from tests.canary import CANARY, RecordingClient, assert_not_leaked
