@@ -26,7 +26,7 @@ from mcp.types import (
 )
 from pydantic import ValidationError
 
-from mcp_k8s import __version__, errors, sandbox
+from mcp_k8s import __version__, errors
 from mcp_k8s.cache.manager import CacheManager
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery
@@ -165,6 +165,8 @@ def build_server(settings: Settings, *, shared: Shared | None = None) -> MCPServ
 async def run_server(settings: Settings, environ: Mapping[str, str]) -> None:
     """Serve until the transport closes. With --sandbox, a local control plane runs for the server's lifetime."""
     if settings.sandbox:
+        from mcp_k8s import sandbox  # the PKI and process code loads only for --sandbox
+
         log.info("starting the local control plane (etcd + kube-apiserver on loopback)")
         async with sandbox.start_sandbox(environ) as plane:
             log.info("local control plane ready", url=plane.url, kubeconfig=str(plane.admin_kubeconfig))

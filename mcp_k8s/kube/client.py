@@ -15,17 +15,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import anyio
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.config.config_exception import ConfigException
 
 from mcp_k8s import errors
 from mcp_k8s.logging import get_logger
 from mcp_k8s.settings import Settings
+
+if TYPE_CHECKING:  # kubernetes_asyncio and aiohttp load with the first request, not at server start (issue 12)
+    from kubernetes_asyncio import client as k8s
 
 log = get_logger(__name__)
 
@@ -85,6 +84,8 @@ class KubeClient:
     async def watch_api(self) -> k8s.ApiClient:
         """A second ApiClient (own aiohttp session and pool) for long-lived watch streams."""
         if self._watch_api is None:
+            from kubernetes_asyncio import client as k8s
+
             await self._ensure_loaded()
             async with self._lock:
                 if self._watch_api is None:
@@ -92,6 +93,8 @@ class KubeClient:
         return self._watch_api
 
     async def _ensure_loaded(self) -> None:
+        from kubernetes_asyncio import client as k8s
+
         async with self._lock:
             if self._closed:
                 raise errors.Unavailable("The server is shutting down; no more Kubernetes requests are accepted.")
@@ -123,6 +126,9 @@ class KubeClient:
         return await self._load_kubeconfig(configuration, paths)
 
     def _load_in_cluster(self, configuration: k8s.Configuration) -> ClusterInfo:
+        from kubernetes_asyncio import config as k8s_config
+        from kubernetes_asyncio.config.config_exception import ConfigException
+
         sa = self._settings.service_account_dir
         try:
             loader = k8s_config.incluster_config.InClusterConfigLoader(
@@ -141,6 +147,9 @@ class KubeClient:
         return ClusterInfo(server=str(configuration.host), context=None, context_namespace=None, source="in-cluster")
 
     async def _load_kubeconfig(self, configuration: k8s.Configuration, paths: str) -> ClusterInfo:
+        from kubernetes_asyncio import config as k8s_config
+        from kubernetes_asyncio.config.config_exception import ConfigException
+
         try:
             loader = await k8s_config.load_kube_config(
                 config_file=paths,
@@ -235,6 +244,8 @@ class KubeClient:
         accept: str,
         timeout: float,
     ) -> tuple[int, bytes, Any]:
+        import aiohttp
+
         headers = {"Accept": accept, "Content-Type": content_type}
         try:
             response = await api.call_api(
@@ -272,6 +283,8 @@ class KubeClient:
 
 
 def _transport_cause(exc: BaseException) -> str:
+    import aiohttp
+
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return "the request timed out"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):

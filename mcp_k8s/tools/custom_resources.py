@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import yaml
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, Field
@@ -133,6 +132,8 @@ def _parse_document(value: Any, what: str) -> Any:
         return value
     if len(value) > _MAX_BODY_TEXT:
         raise errors.InvalidInput(f"{what} is larger than {_MAX_BODY_TEXT} bytes; send a smaller document.")
+    import yaml  # only documents sent as text need a parser; keeps it out of server start-up
+
     try:
         return yaml.safe_load(value)
     except yaml.YAMLError as exc:
