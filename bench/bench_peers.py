@@ -23,6 +23,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -156,19 +157,15 @@ def python_peer(name: str, script: str) -> Peer:
 
 def peers(leader: Path | None, profile: Path | None = None) -> list[Peer]:
     """The servers to compare; with `profile`, ours runs under pyinstrument and saves its session there."""
-    wrapper = ["-m", "pyinstrument", "-i", "0.0001", "-r", "pyisession", "-o", str(profile)] if profile else []
+    launcher = [str(PEERS_DIR / "profiled_server.py"), str(profile)] if profile else ["-m", "mcp_k8s"]
     ours = Peer(
         name="mcp-k8s",
         command=lambda kubeconfig: [
             sys.executable,
-            *wrapper,
-            "-m",
-            "mcp_k8s",
+            *launcher,
             "serve",
             "--kubeconfig",
             str(kubeconfig),
-            "--log-level",
-            "warning",
         ],
         get=lambda obj: (
             "get_custom_resource",
@@ -389,22 +386,25 @@ async def gets(peer: Peer, server: Running, label: str, count: int, concurrency:
 
 
 async def profile_ours(out: Path, admin: Path, getter: Path, log: Path, gets_: int, lists: int) -> None:
-    """Run mcp-k8s under pyinstrument for API-path gets, then for cached 100-row lists; one session file each."""
+    """Profile mcp-k8s (pyinstrument) over API-path gets, then over cached 100-row lists; one session file each."""
     out.mkdir(parents=True, exist_ok=True)
     for label, kubeconfig in (("get-api", getter), ("list-cache", admin)):
         session = out / f"mcp-k8s-{label}.pyisession"
+        session.unlink(missing_ok=True)
         peer = peers(None, profile=session)[0]
+        calls = [peer.get(f"gd-{i % OBJECTS:03d}") for i in range(gets_)] if label == "get-api" else []
+        calls = calls or [peer.list_call] * lists
         async with running(peer, kubeconfig, log) as server:
-            if label == "get-api":
-                for i in range(gets_):
-                    tool, args = peer.get(f"gd-{i % OBJECTS:03d}")
-                    check(peer.name, await server.client.call_tool(tool, args), "get")
-            else:
-                for _ in range(lists):
-                    check(peer.name, await server.client.call_tool(*peer.list_call), "list")
-        if not session.exists():  # the client waits for the server to exit, and pyinstrument saves on exit
-            raise RuntimeError(f"pyinstrument wrote no session to {session}; see the server log")
-        print(f"# profile: pyinstrument --load={session} -r text --show-all", file=sys.stderr, flush=True)
+            for call in calls[:5]:  # warm: connections, discovery, the cache
+                check(peer.name, await server.client.call_tool(*call), label)
+            os.kill(server.pid, signal.SIGUSR1)
+            for call in calls:
+                check(peer.name, await server.client.call_tool(*call), label)
+            os.kill(server.pid, signal.SIGUSR2)
+            with anyio.fail_after(120):
+                while not session.exists():  # noqa: ASYNC110  (another process writes it)
+                    await anyio.sleep(0.1)
+        print(f"# profile of {len(calls)} calls: pyinstrument --load={session}", file=sys.stderr, flush=True)
 
 
 # --- setup and report ----------------------------------------------------------------------------------------------
