@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,65 +324,94 @@ async def surface(peer: Peer, server: Running) -> None:
     result(peer.name, "tools_count", len(tools), "count", str(len(tools)))
 
 
-async def list_answer(peer: Peer, server: Running, rounds: int) -> None:
-    """Text bytes of the 100-object answer, whether it repeats structuredContent, and its latency one at a time."""
-    tool, args = peer.list_call
+Session = tuple[Peer, Running]
+SLICES = 5  # sequential measurements are taken in this many turns per server, so load spikes hit all alike
+
+
+async def list_answers(sessions: Sequence[Session], lists: int) -> None:
+    """Text bytes of the 100-object answer, whether it repeats structuredContent, and its latency one at a time
+    (servers take turns call by call); CPU per list."""
+    times: dict[str, list[float]] = {peer.name: [] for peer, _ in sessions}
+    cpu: dict[str, float] = dict.fromkeys(times, 0.0)
+    for peer, server in sessions:
+        answer = await server.client.call_tool(*peer.list_call)
+        check(peer.name, answer, "list")
+        text = text_of(answer)
+        size = len(text.encode())
+        result(peer.name, "list100_text_bytes", size, "B", f"{size:,} B")
+        try:
+            duplicate = answer.structured_content is not None and json.loads(text) == answer.structured_content
+        except ValueError:
+            duplicate = False
+        result(peer.name, "text_repeats_structured", int(duplicate), "bool", "yes" if duplicate else "no")
+    for _ in range(lists):
+        for peer, server in sessions:
+            before = server.cpu()
+            began = time.perf_counter()
+            check(peer.name, await server.client.call_tool(*peer.list_call), "list")
+            times[peer.name].append(time.perf_counter() - began)
+            cpu[peer.name] += server.cpu() - before
+    for peer, _ in sessions:
+        median = statistics.median(times[peer.name]) * 1000
+        result(peer.name, "list100_ms", median, "ms", f"{median:.1f} ms")
+        per_list = cpu[peer.name] / lists * 1000
+        result(peer.name, "list100_cpu_ms", per_list, "ms", f"{per_list:.1f} ms")
+
+
+async def one_get(peer: Peer, server: Running, label: str, i: int) -> float:
+    tool, args = peer.get(f"gd-{i % OBJECTS:03d}")
+    began = time.perf_counter()
     answer = await server.client.call_tool(tool, args)
-    check(peer.name, answer, "list")
-    text = text_of(answer)
-    size = len(text.encode())
-    result(peer.name, "list100_text_bytes", size, "B", f"{size:,} B")
-    try:
-        duplicate = answer.structured_content is not None and json.loads(text) == answer.structured_content
-    except ValueError:
-        duplicate = False
-    result(peer.name, "text_repeats_structured", int(duplicate), "bool", "yes" if duplicate else "no")
-    cpu, times = server.cpu(), []
+    elapsed = time.perf_counter() - began
+    check(peer.name, answer, "get")
+    if peer.name == "mcp-k8s":
+        source = (answer.structured_content or {}).get("source")
+        if source != label:
+            raise RuntimeError(f"mcp-k8s answered a {label}-path get from {source!r}")
+    return elapsed
+
+
+async def gets(sessions: Sequence[Session], label: str, count: int, concurrency: int, rounds: int) -> None:
+    """One get at a time (median), then `concurrency` gets at once (median rate of `rounds`); CPU per call.
+
+    Servers take turns (a slice of sequential gets each, then one concurrent round each) so that the load of a
+    shared machine falls on all of them alike."""
+    names = [peer.name for peer, _ in sessions]
+    times: dict[str, list[float]] = {name: [] for name in names}
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    seq_cpu: dict[str, float] = dict.fromkeys(names, 0.0)
+    conc_cpu: dict[str, float] = dict.fromkeys(names, 0.0)
+    for peer, server in sessions:
+        for i in range(5):
+            await one_get(peer, server, label, i)  # warm: connections, discovery, the cache
+    per_slice = max(1, count // SLICES)
+    for turn in range(SLICES):
+        for peer, server in sessions:
+            before = server.cpu()
+            for i in range(per_slice):
+                times[peer.name].append(await one_get(peer, server, label, turn * per_slice + i))
+            seq_cpu[peer.name] += server.cpu() - before
     for _ in range(rounds):
-        began = time.perf_counter()
-        check(peer.name, await server.client.call_tool(tool, args), "list")
-        times.append(time.perf_counter() - began)
-    cpu = server.cpu() - cpu
-    median = statistics.median(times) * 1000
-    result(peer.name, "list100_ms", median, "ms", f"{median:.1f} ms")
-    result(peer.name, "list100_cpu_ms", cpu / rounds * 1000, "ms", f"{cpu / rounds * 1000:.1f} ms")
-
-
-async def gets(peer: Peer, server: Running, label: str, count: int, concurrency: int, rounds: int) -> None:
-    """One get at a time (median), then `concurrency` gets at once (median rate of `rounds`); CPU per call."""
-    objects = [f"gd-{i:03d}" for i in range(OBJECTS)]
-
-    async def one(i: int) -> float:
-        tool, args = peer.get(objects[i % OBJECTS])
-        began = time.perf_counter()
-        answer = await server.client.call_tool(tool, args)
-        check(peer.name, answer, "get")
-        if peer.name == "mcp-k8s":
-            source = (answer.structured_content or {}).get("source")
-            if source != label:
-                raise RuntimeError(f"mcp-k8s answered a {label}-path get from {source!r}")
-        return time.perf_counter() - began
-
-    for i in range(5):
-        await one(i)  # warm: connections, discovery, the cache
-    cpu = server.cpu()
-    times = [await one(i) for i in range(count)]
-    cpu = server.cpu() - cpu
-    median = statistics.median(times) * 1000
-    result(peer.name, f"get_{label}_ms", median, "ms", f"{median:.1f} ms")
-    result(peer.name, f"get_{label}_cpu_ms", cpu / count * 1000, "ms", f"{cpu / count * 1000:.2f} ms")
-    rates, cpu = [], server.cpu()
-    for _ in range(rounds):
-        began = time.perf_counter()
-        async with anyio.create_task_group() as tg:
-            for i in range(concurrency):
-                tg.start_soon(one, i)
-        rates.append(concurrency / (time.perf_counter() - began))
-    cpu = server.cpu() - cpu
-    rate = statistics.median(rates)
-    result(peer.name, f"concurrent_{label}_per_s", rate, "1/s", f"{rate:.0f}/s")
-    per_call = cpu / (concurrency * rounds) * 1000
-    result(peer.name, f"concurrent_{label}_cpu_ms", per_call, "ms", f"{per_call:.2f} ms")
+        for peer, server in sessions:
+            before = server.cpu()
+            began = time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                for i in range(concurrency):
+                    tg.start_soon(one_get, peer, server, label, i)
+            rates[peer.name].append(concurrency / (time.perf_counter() - began))
+            conc_cpu[peer.name] += server.cpu() - before
+    for name in names:
+        median = statistics.median(times[name]) * 1000
+        result(name, f"get_{label}_ms", median, "ms", f"{median:.1f} ms")
+        per_get = seq_cpu[name] / (per_slice * SLICES) * 1000
+        result(name, f"get_{label}_cpu_ms", per_get, "ms", f"{per_get:.2f} ms")
+        rate = statistics.median(rates[name])
+        result(name, f"concurrent_{label}_per_s", rate, "1/s", f"{rate:.0f}/s")
+        per_call = conc_cpu[name] / (concurrency * rounds) * 1000
+        result(name, f"concurrent_{label}_cpu_ms", per_call, "ms", f"{per_call:.2f} ms")
+    if "mcp-k8s" in rates and "noop" in rates:
+        ratio = statistics.median(rates["mcp-k8s"]) / statistics.median(rates["noop"])
+        result("mcp-k8s", f"concurrent_{label}_over_noop", ratio, "x", f"{ratio:.2f}× noop")
 
 
 async def profile_ours(out: Path, admin: Path, getter: Path, log: Path, gets_: int, lists: int) -> None:
@@ -448,23 +477,25 @@ ROW_TITLES = [
     ("tools_list_bytes", "tools/list, compact JSON"),
     ("list100_text_bytes", f"answer for {OBJECTS} custom resources (text bytes)"),
     ("text_repeats_structured", "text repeats structuredContent"),
-    ("spawn_to_tools_list", "spawn → first tools/list (median of 5)"),
+    ("spawn_to_tools_list", "spawn → first tools/list (median of {runs})"),
     ("spawn_over_bare_import", "… minus bare `from mcp.server import MCPServer`"),
     ("spawn_cpu", "… CPU time of that process until then"),
     ("spawn_cpu_over_noop", "… CPU minus the do-nothing server's"),
     ("get_api_ms", "one get, API path (median)"),
     ("get_api_cpu_ms", "… server CPU per get"),
-    ("concurrent_api_per_s", "200 concurrent gets, API path"),
+    ("concurrent_api_per_s", "{concurrency} concurrent gets, API path"),
     ("concurrent_api_cpu_ms", "… server CPU per get"),
-    ("get_cache_ms", "one get from the cache (median)"),
-    ("concurrent_cache_per_s", "200 concurrent gets from the cache"),
+    ("get_cache_ms", "one get from the cache (median; noop: same call again)"),
+    ("get_cache_cpu_ms", "… server CPU per get"),
+    ("concurrent_cache_per_s", "{concurrency} concurrent gets from the cache"),
     ("concurrent_cache_cpu_ms", "… server CPU per get"),
+    ("concurrent_cache_over_noop", "… rate over the do-nothing server's"),
     ("list100_ms", f"{OBJECTS}-row list, one at a time (median)"),
     ("list100_cpu_ms", "… server CPU per list"),
 ]
 
 
-def print_table(columns: Sequence[str]) -> None:
+def print_table(columns: Sequence[str], runs: int, concurrency: int) -> None:
     cores = os.cpu_count()
     print(
         f"\n# {time.strftime('%Y-%m-%d', time.gmtime())}, {platform.machine()}, {cores} cores, Python "
@@ -475,6 +506,7 @@ def print_table(columns: Sequence[str]) -> None:
     for key, title in ROW_TITLES:
         row = ROWS.get(key, {})
         if row:
+            title = title.format(runs=runs, concurrency=concurrency)
             print(f"| {title} | " + " | ".join(row.get(c, "—") for c in columns) + " |")
     print(flush=True)
 
@@ -510,19 +542,25 @@ async def main(argv: Sequence[str]) -> int:
                 await profile_ours(args.profile, admin, getter, log, args.gets * 3, args.lists * 5)
                 return 0
             await spawn_times(selected, admin, args.runs, log)
-            for peer in selected:
-                print(f"# {peer.name}", file=sys.stderr, flush=True)
-                async with running(peer, getter, log) as server:
-                    await gets(peer, server, "api", args.gets, args.concurrency, args.rounds)
-                async with running(peer, admin, log) as server:
+            async with AsyncExitStack() as stack:  # every server at once, on a user who may get but not list
+                sessions = [(peer, await stack.enter_async_context(running(peer, getter, log))) for peer in selected]
+                await gets(sessions, "api", args.gets, args.concurrency, args.rounds)
+            async with AsyncExitStack() as stack:  # again as admin: the surface, lists, and our cached gets
+                sessions = [(peer, await stack.enter_async_context(running(peer, admin, log))) for peer in selected]
+                for peer, server in sessions:
                     await surface(peer, server)
-                    await list_answer(peer, server, args.lists)
-                    if peer.name == "mcp-k8s":
-                        await gets(peer, server, "cache", args.gets, args.concurrency, args.rounds)
+                await list_answers(sessions, args.lists)
+                await gets(
+                    [(p, s) for p, s in sessions if p.name in ("mcp-k8s", "noop")],
+                    "cache",
+                    args.gets,
+                    args.concurrency,
+                    args.rounds,
+                )
         if os.environ.get("BENCH_PEERS_SHOW_LOGS"):
             print(log.read_text(), file=sys.stderr)
     result("bench", "total_runtime", time.perf_counter() - began, "s")
-    print_table(["python+mcp", *(p.name for p in selected)])
+    print_table(["python+mcp", *(p.name for p in selected)], args.runs, args.concurrency)
     return 0
 
 
