@@ -8,7 +8,6 @@ that matches nothing triggers one refresh (a CRD may have just been installed) b
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -126,6 +125,8 @@ class Discovery:
         for t in pool:
             for n in t.names():
                 vocabulary.setdefault(n, t)
+        import difflib  # only a miss needs suggestions
+
         close = difflib.get_close_matches(name.lower().split(".", 1)[0], list(vocabulary), n=4, cutoff=0.6)
         suggestions = list(dict.fromkeys(vocabulary[c].qualified for c in close))  # closest first
         qualifier = f" in group {group!r}" if group is not None else ""
