@@ -111,3 +111,11 @@ def bench(session: nox.Session) -> None:
         parts, args = [args[0]], args[1:]
     for part in parts:
         session.run("python", BENCHES[part], *args)
+
+
+@nox.session(python=PYTHON)
+def bench_gate(session: nox.Session) -> None:
+    """What the policy gate and SubjectAccessReview caching cost on a cached read (side by side, one run)."""
+    _install(session, "test")
+    session.run("python", "-m", "mcp_k8s.binaries")
+    session.run("python", "bench/bench_gate.py", *session.posargs)

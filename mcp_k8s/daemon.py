@@ -26,7 +26,7 @@ from mcp_k8s.cache.store import Change, Status, Store
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery, ResourceType
 from mcp_k8s.logging import get_logger
-from mcp_k8s.settings import Settings
+from mcp_k8s.settings import Settings, is_loopback
 
 log = get_logger(__name__)
 
@@ -216,9 +216,14 @@ async def serve_health(state: DaemonState, port: int, *, task_status: anyio.abc.
                     if not chunk:
                         return
                     request += chunk
-                line = request.split(b"\r\n", 1)[0].decode("latin-1").split()
+                first, *header_lines = request.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+                line = first.split()
                 path = line[1].split("?", 1)[0] if len(line) >= 2 else "/"
-                status, content_type, body = _route(state, line[0] if line else "", path)
+                headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+                if auth.host_origin_problem(headers, loopback=is_loopback(host)):  # DNS rebinding, as on MCP
+                    status, content_type, body = "403 Forbidden", "text/plain", b"foreign Host or Origin\n"
+                else:
+                    status, content_type, body = _route(state, line[0] if line else "", path)
                 head = (
                     f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
                     "Connection: close\r\n\r\n"
