@@ -111,12 +111,13 @@ class KubernetesMCPServer(MCPServer[AppState]):
 
 
 def _lean_annotations(annotations: ToolAnnotations | None) -> ToolAnnotations | None:
-    """Hints without the spec's defaults (readOnly false, destructive true, idempotent false) or a second title."""
+    """Hints without a second title or the defaults a reader cannot misread (readOnly false, idempotent false);
+    destructive is always said for a tool that writes, since its default (true) surprises people."""
     if annotations is None:
         return None
     return ToolAnnotations(
         read_only_hint=annotations.read_only_hint or None,
-        destructive_hint=False if annotations.destructive_hint is False and not annotations.read_only_hint else None,
+        destructive_hint=None if annotations.read_only_hint else bool(annotations.destructive_hint),
         idempotent_hint=annotations.idempotent_hint or None,
         open_world_hint=annotations.open_world_hint,
     )
