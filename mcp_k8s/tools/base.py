@@ -34,7 +34,7 @@ from mcp_k8s.render import render
 from mcp_k8s.settings import Settings
 
 if TYPE_CHECKING:
-    from mcp_k8s.tools.resources import SubscriptionHub
+    from mcp_k8s.tools.uris import SubscriptionHub
 
 log = get_logger("mcp_k8s.tools")
 
