@@ -29,7 +29,7 @@ from mcp.types import (
 from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
 
-from mcp_k8s import __version__, auth, policy, sandbox
+from mcp_k8s import __version__, auth, policy
 from mcp_k8s.cache.access import CacheAccess
 from mcp_k8s.cache.manager import CacheManager
 from mcp_k8s.kube.client import KubeClient
@@ -238,6 +238,8 @@ def _build_mcp(settings: Settings, kube: KubeClient, reviews: Reviews, shared: S
 async def run_server(settings: Settings, environ: Mapping[str, str]) -> None:
     """Serve until the transport closes. With --sandbox, a local control plane runs for the server's lifetime."""
     if settings.sandbox:
+        from mcp_k8s import sandbox  # the PKI and process code loads only for --sandbox
+
         log.info("starting the local control plane (etcd + kube-apiserver on loopback)")
         async with sandbox.start_sandbox(environ) as plane:
             log.info("local control plane ready", url=plane.url, kubeconfig=str(plane.admin_kubeconfig))

@@ -10,7 +10,6 @@ that are not served yet (the --watch types of the server and of the watcher daem
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -197,6 +196,8 @@ class Discovery:
         for t in pool:
             for n in t.names():
                 vocabulary.setdefault(n, t)
+        import difflib  # only a miss needs suggestions
+
         close = difflib.get_close_matches(name.lower().split(".", 1)[0], list(vocabulary), n=4, cutoff=0.6)
         suggestions = list(dict.fromkeys(vocabulary[c].qualified for c in close))  # closest first
         qualifier = f" in group {group!r}" if group is not None else ""

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Annotated, Any, Literal
 
-import yaml
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Resolve
 from pydantic import Field
@@ -70,6 +69,8 @@ def _parse_document(value: Any, what: str) -> Any:
         return value
     if len(value) > _MAX_BODY_TEXT:
         raise errors.InvalidInput(f"{what} is larger than {_MAX_BODY_TEXT} bytes; send a smaller document.")
+    import yaml  # only documents sent as text need a parser; keeps it out of server start-up
+
     try:
         return yaml.safe_load(value)
     except yaml.YAMLError as exc:
