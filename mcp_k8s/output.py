@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import datetime as dt
 import functools
 import json
 from collections import OrderedDict
@@ -25,6 +26,7 @@ from mcp_k8s import jsonpath as jp
 # Re-exported as the answer vocabulary the tools speak: one age format, one clip, one stripped object.
 from mcp_k8s.objects import age as age
 from mcp_k8s.objects import clip as clip
+from mcp_k8s.objects import parse_time
 from mcp_k8s.objects import strip_object as strip_object
 
 # Conditions worth a line in a summary; others are kept in the full view.
@@ -92,7 +94,7 @@ def summarize(obj: Mapping[str, Any]) -> Summary:
 
 
 _ROW_CACHE_SIZE = 50_000
-_rows: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_rows: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], dt.datetime | None]] = OrderedDict()
 
 
 def summary_row(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
@@ -105,13 +107,13 @@ def summary_row(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]] = ())
     """
     meta = obj.get("metadata") or {}
     key = (meta.get("uid") or (meta.get("namespace"), meta.get("name")), meta.get("resourceVersion"), tuple(columns))
-    row = _rows.get(key)
-    if row is None:
-        row = _summary_fields(obj, columns)
-        _rows[key] = row
+    found = _rows.get(key)
+    if found is None:
+        found = _rows[key] = (_summary_fields(obj, columns), parse_time(meta.get("creationTimestamp")))
         if len(_rows) > _ROW_CACHE_SIZE:
             _rows.popitem(last=False)
-    return {**row, "age": age(meta.get("creationTimestamp"))} if meta.get("creationTimestamp") else dict(row)
+    row, created = found
+    return {**row, "age": age(created)} if created is not None else dict(row)
 
 
 def _summary_fields(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]]) -> dict[str, Any]:
