@@ -380,8 +380,8 @@ async def test_list_pages_budget_and_all_namespaces(
                 break
         assert (pages, seen) == (3, [f"s{i}" for i in range(7)])
         wide = {f"key-number-{n:03d}-with-a-long-name": "v" for n in range(60)}
-        for i in range(8):
-            await t.call("create_secret", name=f"wide{i}", namespace=namespace, data=wide, labels={"shape": "wide"})
+        for i in range(14):  # more rows than one 2,000-byte answer holds
+            await t.call("create_secret", name=f"wide{i:02d}", namespace=namespace, data=wide, labels={"shape": "wide"})
     small = settings.model_copy(update={"output_budget": 2_000})
     async with tools(small) as t:
         seen, token, cuts = [], None, 0
@@ -398,8 +398,8 @@ async def test_list_pages_budget_and_all_namespaces(
             if not token:
                 break
         assert cuts >= 1
-        assert seen == [f"wide{i}" for i in range(8)]
-        got = await t.call("get_secret", name="wide0", namespace=namespace)
+        assert seen == [f"wide{i:02d}" for i in range(14)]
+        got = await t.call("get_secret", name="wide00", namespace=namespace)
         assert got["truncated"]["omitted"] >= 1
     other = await create_namespace(admin, "other")
     try:
