@@ -92,12 +92,25 @@ def kind(session: nox.Session) -> None:
             session.run("kind", "delete", "cluster", "--name", KIND_CLUSTER, external=True)
 
 
+BENCHES = {"cache": "bench/bench_cache.py", "peers": "bench/bench_peers.py"}
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Watch-cache benchmarks against the real control plane; prints `RESULT <id> <name> <value> <unit>` lines."""
+    """Benchmarks against the real control plane; print `RESULT <id> <name> <value> <unit>` lines.
+
+    `nox -s bench` runs all; `nox -s bench -- peers [ARGS]` (or `cache`) runs one part with its own arguments.
+    peers builds the Go leader (containers/kubernetes-mcp-server) into the version-keyed cache on first use.
+    """
     _install(session, "test")
+    # The old-style peer's sync client (bench/peers/old_style_server.py, never ours) and the profiler for --profile.
+    session.install("kubernetes", "pyinstrument")
     session.run("python", "-m", "mcp_k8s.sandbox")
-    session.run("python", "bench/bench_cache.py", *session.posargs)
+    parts, args = list(BENCHES), list(session.posargs)
+    if args and args[0] in BENCHES:
+        parts, args = [args[0]], args[1:]
+    for part in parts:
+        session.run("python", BENCHES[part], *args)
 
 
 @nox.session(python=PYTHON)

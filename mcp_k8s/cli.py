@@ -15,8 +15,6 @@ import click
 from pydantic import ValidationError
 
 from mcp_k8s import logging as mlog
-from mcp_k8s import sandbox
-from mcp_k8s.sandbox import binaries
 from mcp_k8s.settings import Settings, split_csv
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -230,11 +228,13 @@ def serve(use_sandbox: bool, build: bool, **flags: Any) -> None:
 
     try:
         if build and use_sandbox:
+            from mcp_k8s.sandbox import binaries
+
             anyio.run(binaries.build_all, dict(os.environ))
         anyio.run(run_server, settings, dict(os.environ))
     except KeyboardInterrupt:
         pass
-    except (binaries.BinariesMissing, sandbox.SandboxError, RuntimeError) as exc:
+    except RuntimeError as exc:  # BinariesMissing and SandboxError included; imported lazily to keep start-up lean
         sys.exit(f"mcp-k8s serve: {exc}")
 
 
@@ -310,6 +310,9 @@ def rbac(service_account: str, service_account_namespace: str, **flags: Any) -> 
 def sandbox_command(kubeconfig_out: Path | None, build: bool, nodes: int, demo: bool) -> None:
     """Run a local cluster (etcd, kube-apiserver, controller manager, scheduler, KWOK nodes on loopback, own PKI,
     RBAC) until interrupted."""
+    from mcp_k8s import sandbox
+    from mcp_k8s.sandbox import binaries
+
     mlog.configure()
     try:
         anyio.run(_run_sandbox, kubeconfig_out, build, nodes, demo)
@@ -320,6 +323,9 @@ def sandbox_command(kubeconfig_out: Path | None, build: bool, nodes: int, demo: 
 
 
 async def _run_sandbox(kubeconfig_out: Path | None, build: bool, nodes: int, demo: bool) -> None:
+    from mcp_k8s import sandbox
+    from mcp_k8s.sandbox import binaries
+
     environ = dict(os.environ)
     if build:
         await binaries.build_all(environ)

@@ -27,9 +27,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import aiohttp
 import anyio
 
 from mcp_k8s import errors, policy
@@ -37,6 +36,9 @@ from mcp_k8s.cache.store import Shard, Status
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.logging import get_logger
+
+if TYPE_CHECKING:  # annotations only: the HTTP stack loads with the first watch, not at server start
+    import aiohttp
 
 __all__ = ["Backoff", "Reflector", "ReflectorOptions"]
 
@@ -337,6 +339,8 @@ class Reflector:
 
     async def _watch(self) -> _Outcome:
         """One watch request from the shard's RV, read to its end; returns what happened."""
+        import aiohttp
+
         o = self.options
         rv = self.shard.resource_version
         timeout = self._rng.uniform(*o.watch_timeout)

@@ -36,6 +36,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp_k8s import errors
 from mcp_k8s.cache.selectors import parse_field_selector, parse_label_selector
 from mcp_k8s.logging import get_logger
+from mcp_k8s.objects import LAST_APPLIED, Key, object_key
+from mcp_k8s.objects import strip_noise as strip
 
 __all__ = [
     "LAST_APPLIED",
@@ -57,8 +59,6 @@ __all__ = [
 
 log = get_logger(__name__)
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
 Obj = dict[str, Any]
 Listener = Callable[["Change"], None]
 
@@ -170,24 +170,6 @@ def rv_at_least(have: str, want: str) -> bool:
     if have.isdigit() and want.isdigit():
         return int(have) >= int(want)
     return have == want
-
-
-def strip(obj: Obj) -> Obj:
-    """Drop managedFields and the last-applied annotation in place (client-go's TransformFunc idea)."""
-    meta = obj.get("metadata")
-    if isinstance(meta, dict):
-        meta.pop("managedFields", None)
-        annotations = meta.get("annotations")
-        if annotations and LAST_APPLIED in annotations:
-            del annotations[LAST_APPLIED]
-            if not annotations:
-                del meta["annotations"]
-    return obj
-
-
-def object_key(obj: Mapping[str, Any]) -> Key:
-    meta = obj["metadata"]
-    return (meta.get("namespace") or "", meta["name"])
 
 
 def _rv(obj: Mapping[str, Any]) -> str:

@@ -19,18 +19,17 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import aiohttp
 import anyio
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.config.config_exception import ConfigException
-from multidict import CIMultiDict
 
 from mcp_k8s import errors, policy
 from mcp_k8s.logging import get_logger
 from mcp_k8s.settings import Settings
+
+if TYPE_CHECKING:  # kubernetes_asyncio and aiohttp load with the first request, not at server start (issue 12)
+    import aiohttp
+    from kubernetes_asyncio import client as k8s
 
 log = get_logger(__name__)
 
@@ -94,6 +93,8 @@ class KubeClient:
     async def watch_api(self) -> k8s.ApiClient:
         """A second ApiClient (own aiohttp session and pool) for long-lived watch streams."""
         if self._watch_api is None:
+            from kubernetes_asyncio import client as k8s
+
             await self._ensure_loaded()
             async with self._lock:
                 if self._watch_api is None:
@@ -101,6 +102,8 @@ class KubeClient:
         return self._watch_api
 
     async def _ensure_loaded(self) -> None:
+        from kubernetes_asyncio import client as k8s
+
         async with self._lock:
             if self._closed:
                 raise errors.Unavailable("The server is shutting down; no more Kubernetes requests are accepted.")
@@ -134,6 +137,9 @@ class KubeClient:
         return await self._load_kubeconfig(configuration, paths)
 
     def _load_in_cluster(self, configuration: k8s.Configuration) -> ClusterInfo:
+        from kubernetes_asyncio import config as k8s_config
+        from kubernetes_asyncio.config.config_exception import ConfigException
+
         sa = self._settings.service_account_dir
         try:
             loader = k8s_config.incluster_config.InClusterConfigLoader(
@@ -152,6 +158,9 @@ class KubeClient:
         return ClusterInfo(server=str(configuration.host), context=None, context_namespace=None, source="in-cluster")
 
     async def _load_kubeconfig(self, configuration: k8s.Configuration, paths: str) -> ClusterInfo:
+        from kubernetes_asyncio import config as k8s_config
+        from kubernetes_asyncio.config.config_exception import ConfigException
+
         try:
             loader = await k8s_config.load_kube_config(
                 config_file=paths,
@@ -219,6 +228,8 @@ class KubeClient:
         raw: bool = False,
     ) -> Any:
         """One API call; returns parsed JSON (or bytes with raw=True). Every failure becomes a K8sError."""
+        import aiohttp
+
         asked = self._admit(method, path, query, body)
         api = await self.api()
         for attempt in (1, 2):
@@ -277,6 +288,8 @@ class KubeClient:
         accept: str,
         timeout: float,
     ) -> aiohttp.ClientResponse:
+        import aiohttp
+
         limits = aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout))
         try:
             return await self._open(api, method, path, query, body, content_type, accept, limits)
@@ -299,6 +312,8 @@ class KubeClient:
         We skip `call_api`: it serialises OpenAPI models we do not use and folds headers into a dict, which cannot
         carry the repeated Impersonate-Group lines the API server expects.
         """
+        from multidict import CIMultiDict
+
         headers: CIMultiDict[str] = CIMultiDict({"Accept": accept, "Content-Type": content_type})
         params = list(query)
         await api.update_params_for_auth(cast("dict[str, Any]", headers), params, ["BearerToken"])
@@ -341,6 +356,8 @@ class KubeClient:
 
 
 def _transport_cause(exc: BaseException) -> str:
+    import aiohttp
+
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return "the request timed out"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
