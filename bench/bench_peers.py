@@ -44,9 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_cache import make_object  # bench/ is on sys.path when run as a script
 
 from mcp_k8s import errors, sandbox
-from mcp_k8s.sandbox import binaries
 from mcp_k8s import logging as mk_logging
 from mcp_k8s.kube.client import KubeClient
+from mcp_k8s.sandbox import binaries
 from mcp_k8s.settings import Settings
 
 LEADER_MODULE = "github.com/containers/kubernetes-mcp-server"
