@@ -92,14 +92,14 @@ def kind(session: nox.Session) -> None:
             session.run("kind", "delete", "cluster", "--name", KIND_CLUSTER, external=True)
 
 
-BENCHES = {"cache": "bench/bench_cache.py", "peers": "bench/bench_peers.py"}
+BENCHES = {"gate": "bench/bench_gate.py", "cache": "bench/bench_cache.py", "peers": "bench/bench_peers.py"}
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks against the real control plane; print `RESULT <id> <name> <value> <unit>` lines.
 
-    `nox -s bench` runs all; `nox -s bench -- peers [ARGS]` (or `cache`) runs one part with its own arguments.
+    `nox -s bench` runs all; `nox -s bench -- peers [ARGS]` (or `cache`, `gate`) runs one part with its own arguments.
     peers builds the Go leader (containers/kubernetes-mcp-server) into the version-keyed cache on first use.
     """
     _install(session, "test")
@@ -111,11 +111,3 @@ def bench(session: nox.Session) -> None:
         parts, args = [args[0]], args[1:]
     for part in parts:
         session.run("python", BENCHES[part], *args)
-
-
-@nox.session(python=PYTHON)
-def bench_gate(session: nox.Session) -> None:
-    """What the policy gate and SubjectAccessReview caching cost on a cached read (side by side, one run)."""
-    _install(session, "test")
-    session.run("python", "-m", "mcp_k8s.binaries")
-    session.run("python", "bench/bench_gate.py", *session.posargs)
