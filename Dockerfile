@@ -6,7 +6,7 @@
 # Debian bookworm root filesystem with Debian's python3 as BASE, and PIP_INSTALL_OPTIONS="--no-index --find-links
 # /src/wheels" with a wheelhouse in the build context; see tests/deploy/image.py.
 #
-# The final stage holds the base's Python and one virtualenv: no compiler, no pip, no pip cache, no source tree.
+# The final stage holds the base's Python and one virtualenv (without pip): no compiler, no pip cache, no sources.
 # It runs as UID 10001 and writes nothing outside /tmp, so `--read-only --tmpfs /tmp` (or a pod's
 # readOnlyRootFilesystem with an emptyDir on /tmp) works.
 ARG BASE=python:3.11-slim-bookworm
@@ -22,6 +22,7 @@ RUN python3 -m venv /opt/mcp-k8s \
  && /opt/mcp-k8s/bin/mcp-k8s --version
 
 FROM ${BASE}
+ARG BASE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="mcp-k8s" \
@@ -29,7 +30,6 @@ LABEL org.opencontainers.image.title="mcp-k8s" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="https://github.com/mcp-k8s/mcp-k8s" \
       org.opencontainers.image.base.name="${BASE}"
 RUN groupadd --system --gid 10001 mcp-k8s \
  && useradd --system --uid 10001 --gid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin mcp-k8s

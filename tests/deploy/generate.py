@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from mcp_k8s.rbac import chart_catalog
-from tests.deploy.helm import helm
+from tests.deploy.helm import RENDER_FOR, helm
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "mcp-k8s"
@@ -35,6 +35,7 @@ def manifest_text() -> str:
         MANIFEST_NAMESPACE,
         "--values",
         str(MANIFESTS / "values.yaml"),
+        *RENDER_FOR,
     ).stdout
     header = (
         f"# mcp-k8s for `kubectl apply -f`: rendered from deploy/helm/mcp-k8s with deploy/manifests/values.yaml by\n"

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import anyio
 
-from mcp_k8s.binaries import BinariesMissing, Recipe, build, cache_root
+from mcp_k8s.binaries import KUBERNETES_VERSION, BinariesMissing, Recipe, build, cache_root
 
 HELM_VERSION = "v3.22.0"  # the newest helm 3 whose go.mod (go 1.26.0) builds with our Go 1.26 toolchain
 HELM = Recipe(
     name="helm", module="helm.sh/helm/v3", package="helm.sh/helm/v3/cmd/helm", version=HELM_VERSION, cold_minutes=10
 )
+
+# Built without upstream's version ldflags, helm would assume Kubernetes v1.20 offline; render for the sandbox's.
+RENDER_FOR = ("--kube-version", KUBERNETES_VERSION)
 
 
 def helm_path(environ: dict[str, str] | None = None) -> Path:
@@ -40,7 +43,10 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         "HELM_DATA_HOME": str(home / "data"),
         "KUBECONFIG": os.devnull,
     }
-    return subprocess.run([str(helm_path()), *args], capture_output=True, text=True, env=env, check=check)
+    result = subprocess.run([str(helm_path()), *args], capture_output=True, text=True, env=env, check=False)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"`helm {' '.join(args[:2])}` failed: {result.stderr.strip()}")
+    return result
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ SUITE = "bookworm"
 MIRROR = os.environ.get("MCP_K8S_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 PYTHON_TAG = ("3.11", "cp311")  # bookworm's python3
-PLATFORM = "manylinux_2_36_x86_64"  # bookworm's glibc; pip also accepts every older manylinux tag for it
+# Bookworm's glibc is 2.36; pip does not widen a --platform to older glibc tags for us, so list the ones wheels use.
+PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 IMAGE = "mcp-k8s:test"
 
 
@@ -107,7 +108,7 @@ def wheelhouse() -> Path:
     """Wheels of every runtime dependency and of the build backend, for CPython 3.11 on manylinux x86_64."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     requirements = sorted(project["project"]["dependencies"]) + sorted(project["build-system"]["requires"])
-    digest = hashlib.sha256("\n".join([*requirements, *PYTHON_TAG, PLATFORM]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\n".join([*requirements, *PYTHON_TAG, *PLATFORMS]).encode()).hexdigest()[:16]
     target = image_cache() / f"wheels-{digest}"
     if (target / ".complete").is_file():
         return target
@@ -122,14 +123,12 @@ def wheelhouse() -> Path:
         "--quiet",
         "--disable-pip-version-check",
         "--only-binary=:all:",
-        "--platform",
-        PLATFORM,
+        *(arg for platform in PLATFORMS for arg in ("--platform", platform)),
         "--python-version",
         PYTHON_TAG[0],
         "--implementation",
         "cp",
-        "--abi",
-        PYTHON_TAG[1],
+        *("--abi", PYTHON_TAG[1], "--abi", "abi3", "--abi", "none"),  # cryptography ships abi3 wheels
         "--dest",
         str(target),
         *requirements,

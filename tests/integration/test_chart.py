@@ -16,7 +16,7 @@ from kubernetes_asyncio.client.rest import ApiException
 from mcp_k8s.rbac import manifest
 from mcp_k8s.settings import Settings
 from tests.deploy.generate import CHART, MANIFEST_FILE, MANIFEST_NAMESPACE, REGENERATE, manifest_text
-from tests.deploy.helm import helm
+from tests.deploy.helm import RENDER_FOR, helm
 from tests.kube import create_namespace, delete_namespace
 
 pytestmark = pytest.mark.anyio
@@ -58,7 +58,7 @@ def value_sets(namespace: str, other: str) -> dict[str, dict[str, Any]]:
 def render(values: dict[str, Any], namespace: str, tmp_path: Path, release: str = "mcp") -> list[dict[str, Any]]:
     path = tmp_path / f"values-{release}.yaml"
     path.write_text(yaml.safe_dump(values))
-    out = helm("template", release, str(CHART), "--namespace", namespace, "--values", str(path)).stdout
+    out = helm("template", release, str(CHART), "--namespace", namespace, "--values", str(path), *RENDER_FOR).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
 
@@ -100,7 +100,7 @@ def test_helm_lint(tmp_path: Path) -> None:
     for name, values in value_sets("team-a", "team-b").items():
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(values))
-        result = helm("lint", "--strict", str(CHART), "--values", str(path), check=False)
+        result = helm("lint", "--strict", str(CHART), "--values", str(path), *RENDER_FOR, check=False)
         assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
 
 
@@ -161,7 +161,7 @@ def test_flags_follow_the_values(tmp_path: Path) -> None:
 def test_bad_values_fail_with_one_sentence(values: dict[str, Any], message: str, tmp_path: Path) -> None:
     path = tmp_path / "values.yaml"
     path.write_text(yaml.safe_dump(values))
-    result = helm("template", "mcp", str(CHART), "--values", str(path), check=False)
+    result = helm("template", "mcp", str(CHART), "--values", str(path), *RENDER_FOR, check=False)
     assert result.returncode != 0
     assert message in result.stderr
 
