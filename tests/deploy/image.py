@@ -163,7 +163,7 @@ def build_image(tag: str = IMAGE, *, no_cache: bool = False) -> Built:
             "--build-arg",
             f"BASE={base}",
             "--build-arg",
-            "PIP_INSTALL_OPTIONS=--no-index --find-links /src/wheels",
+            "PIP_INSTALL_OPTIONS=--no-index --find-links /build",
             "--build-arg",
             f"REVISION={revision.stdout.strip() or 'unknown'}",
         ]

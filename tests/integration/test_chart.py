@@ -120,7 +120,8 @@ def test_chart_rbac_is_the_generators(tmp_path: Path) -> None:
 def test_flags_follow_the_values(tmp_path: Path) -> None:
     sets = value_sets("team-a", "team-b")
     args = {name: container_args(render(values, "platform", tmp_path)) for name, values in sets.items()}
-    assert args["default"][:3] == ["watch", "--http=0.0.0.0:8080", "--health-port=8081"]
+    # Both listeners on the pod's addresses: the Service reaches MCP, the kubelet's probes reach health.
+    assert args["default"][:4] == ["watch", "--http=0.0.0.0:8080", "--health-port=8081", "--health-host=0.0.0.0"]
     assert "--auth=kubernetes" in args["default"]
     assert "--read-only" in args["read-only-namespaced"]
     assert "--allowed-namespaces=team-a,team-b" in args["read-only-namespaced"]

@@ -32,6 +32,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - watch
 - --http=0.0.0.0:{{ $v.ports.http }}
 - --health-port={{ $v.ports.health }}
+- --health-host=0.0.0.0
 {{- if not $v.watch }}
 {{- fail "watch: list at least one custom resource type to cache (plural.group/version), e.g. --set 'watch={widgets.example.com/v1}'" }}
 {{- end }}
