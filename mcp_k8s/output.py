@@ -83,7 +83,7 @@ def conditions_of(obj: Mapping[str, Any], *, key_only: bool) -> list[Condition]:
                 status=str(c.get("status", "")),
                 reason=c.get("reason"),
                 # Messages matter when something is wrong; on a healthy condition they are noise.
-                message=_clip(str(message), _MAX_CONDITION_MESSAGE) if message and not healthy else None,
+                message=clip(str(message), _MAX_CONDITION_MESSAGE) if message and not healthy else None,
             )
         )
     return out
@@ -103,7 +103,8 @@ def summarize(obj: Mapping[str, Any]) -> Summary:
     )
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -99,7 +99,12 @@ class Discovery:
             stale = not self._snapshot.types or age > _TTL
             if stale or (refresh and age > _MIN_REFRESH_INTERVAL):
                 self._snapshot = _Snapshot(types=await self._fetch(), fetched_at=now)
+                self._kube.policy.learn_scopes((t.group, t.plural, t.namespaced) for t in self._snapshot.types)
             return self._snapshot.types
+
+    def hidden(self, rt: ResourceType) -> bool:
+        """True for a type --deny-resources hides: listings leave it out, and the gate refuses its requests."""
+        return self._kube.policy.hides(rt.group, rt.plural)
 
     async def resolve(self, name: str, *, group: str | None = None, version: str | None = None) -> ResourceType:
         """What kubectl would pick for `name` (+ group/version); raises InvalidInput/TypeNotFound with guidance."""

@@ -3,6 +3,10 @@
 Toolsets are lists of `ToolSpec` so one filter (`select`) applies read-only mode centrally, and one wrapper
 (`boundary`) turns every expected failure into a `ToolError` carrying our one-sentence message: in mcp 2.x only
 `ToolError` text reaches the model; anything else is a crash the model sees as a bare "Error executing tool".
+
+The boundary is also where a tool states what it is to the policy gate (`policy.acting(tool=..., secrets=...)`):
+tools never check rules themselves; every request and cached read they make is decided below them
+(mcp_k8s/policy.py). And every answer leaves scrubbed of any secret value the process has seen.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from mcp_k8s import errors, output
+from mcp_k8s import errors, output, policy
+from mcp_k8s.cache.access import CacheAccess
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery, ResourceType
 from mcp_k8s.kube.namespaces import resolve_namespace
@@ -28,7 +33,6 @@ from mcp_k8s.logging import get_logger, scrub
 from mcp_k8s.settings import Settings
 
 if TYPE_CHECKING:
-    from mcp_k8s.cache.manager import CacheManager
     from mcp_k8s.tools.resources import SubscriptionHub
 
 log = get_logger("mcp_k8s.tools")
@@ -41,8 +45,8 @@ class AppState:
     settings: Settings
     kube: KubeClient
     discovery: Discovery
-    cache: CacheManager | None = None
-    subscriptions: SubscriptionHub | None = None
+    cache: CacheAccess  # gated views only: the raw stores stay with the server and the daemon
+    subscriptions: SubscriptionHub
 
     async def namespace(self, requested: str | None) -> str:
         return await resolve_namespace(self.kube, self.settings, requested)
@@ -68,6 +72,7 @@ class ToolSpec:
     read_only: bool
     destructive: bool = False
     idempotent: bool = False
+    secrets: bool = False  # the secret toolset: the only tools the gate lets near core/v1 secrets
 
     @property
     def name(self) -> str:
@@ -92,8 +97,16 @@ def spec(
     read_only: bool,
     destructive: bool = False,
     idempotent: bool = False,
+    secrets: bool = False,
 ) -> ToolSpec:
-    return ToolSpec(fn=boundary(fn), title=title, read_only=read_only, destructive=destructive, idempotent=idempotent)
+    return ToolSpec(
+        fn=boundary(fn, secrets=secrets),
+        title=title,
+        read_only=read_only,
+        destructive=destructive,
+        idempotent=idempotent,
+        secrets=secrets,
+    )
 
 
 def select(specs: list[ToolSpec], settings: Settings) -> list[ToolSpec]:
@@ -104,15 +117,20 @@ def select(specs: list[ToolSpec], settings: Settings) -> list[ToolSpec]:
 _AUDIT_ARGS = ("plural", "group", "version", "namespace", "name", "patch_type", "dry_run", "verb", "resource")
 
 
-def boundary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Turn our errors into ToolError (scrubbed of secret values); log every call and failure to stderr."""
+def boundary(fn: Callable[..., Awaitable[Any]], *, secrets: bool = False) -> Callable[..., Awaitable[Any]]:
+    """Run the tool as itself for the policy gate; turn our errors into ToolError (scrubbed of secret values); log
+    every call and failure to stderr, with the caller when one authenticated."""
     name = fn.__name__
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         audit = {k: kwargs[k] for k in _AUDIT_ARGS if kwargs.get(k) is not None}
+        caller = policy.current().caller
+        if caller is not None:
+            audit["caller"] = caller.user
         try:
-            result = await fn(*args, **kwargs)
+            with policy.acting(tool=name, secrets=secrets):
+                result = await fn(*args, **kwargs)
         except ToolError:
             raise
         except errors.K8sError as exc:
@@ -151,12 +169,27 @@ def as_result(result: Any) -> Any:
 
     The SDK's default text block is indented JSON with every null field: roughly twice the tokens for the same facts.
     The output schema still comes from the tool's return annotation, and the SDK validates what we send against it.
+    Defense in depth: the answer is scrubbed of every secret value the process has seen (the gate already keeps
+    Secrets out of other tools; this catches a copy of a value that lives somewhere else).
     """
     if not isinstance(result, BaseModel):
         return result
     structured = result.model_dump(mode="json", exclude_none=True)
     text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+    if scrub(text) != text:
+        structured = _scrub_tree(structured)
+        text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+def _scrub_tree(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrub_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_tree(v) for v in value]
+    return value
 
 
 Row = TypeVar("Row")
@@ -207,7 +240,7 @@ async def paged(
     if not namespaced:
         namespaces = [None]
     elif all_namespaces:
-        namespaces = list(state.settings.allowed_namespaces) or [None]
+        namespaces = state.kube.policy.visible_namespaces(None)
     else:
         namespaces = [await state.namespace(namespace)]
     token = output.decode_token(continue_token) if continue_token else {}

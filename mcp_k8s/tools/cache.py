@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
 from mcp_k8s import jsonpath as jp
-from mcp_k8s.cache.store import Change, ChangeType, Status, Store, SubscriptionOverflow
+from mcp_k8s.cache.access import CachedType
+from mcp_k8s.cache.store import Change, ChangeType, Status, SubscriptionOverflow
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools.base import (
     AppState,
@@ -38,20 +39,22 @@ STALENESS_BUDGET = 60.0  # a disconnected cache older than this is not trusted f
 _PROGRESS_EVERY = 5.0
 
 
-async def watch_type(state: AppState, rt: ResourceType) -> Store | None:
-    """The store for `rt`, starting its reflector on first use; None when there is no cache or the scope clashes."""
-    if state.cache is None:
-        return None
+_MAX_OBSERVED = 200  # an observed value is evidence, not data: enough to see what the wait saw
+
+
+async def watch_type(state: AppState, rt: ResourceType) -> CachedType | None:
+    """The cached view of `rt`, starting its watch on first use (the gate decides whether this caller may);
+    None when the existing watch has another scope."""
     found = state.cache.get(rt)
     if found is not None:
         return found
     try:
-        return await state.cache.ensure(rt, namespaces=list(state.settings.allowed_namespaces) or None)
+        return await state.cache.ensure(rt)
     except ValueError:
         return None
 
 
-async def readable_store(state: AppState, rt: ResourceType, namespace: str | None) -> Store | None:
+async def readable_store(state: AppState, rt: ResourceType, namespace: str | None) -> CachedType | None:
     """A store that may answer reads for (rt, namespace) right now, or None (then read from the API)."""
     store = await watch_type(state, rt)
     if store is None or (rt.namespaced and namespace is not None and not store.covers(namespace)):
@@ -67,7 +70,7 @@ async def readable_store(state: AppState, rt: ResourceType, namespace: str | Non
     return store
 
 
-def cache_note(store: Store | None, rt: ResourceType) -> str | None:
+def cache_note(store: CachedType | None, rt: ResourceType) -> str | None:
     """Why an answer came from the API although the type is watched (so the model knows what it got)."""
     if store is None:
         return None
@@ -78,7 +81,7 @@ def cache_note(store: Store | None, rt: ResourceType) -> str | None:
 
 async def await_write(state: AppState, rt: ResourceType, namespace: str | None, obj: dict[str, Any]) -> bool | None:
     """After a create/patch: wait until the cache holds this resourceVersion. None when the type is not cached."""
-    store = state.cache.get(rt) if state.cache is not None else None
+    store = state.cache.get(rt)
     rv = (obj.get("metadata") or {}).get("resourceVersion")
     if store is None or not store.synced or not rv:
         return None
@@ -87,12 +90,12 @@ async def await_write(state: AppState, rt: ResourceType, namespace: str | None, 
 
 async def await_delete(state: AppState, rt: ResourceType, namespace: str | None, name: str) -> bool | None:
     """After a delete: wait until the cache no longer holds the object. None when the type is not cached."""
-    store = state.cache.get(rt) if state.cache is not None else None
+    store = state.cache.get(rt)
     if store is None or not store.synced:
         return None
     ns = namespace if rt.namespaced else None
-    with store.subscribe(namespace=ns, name=name) as changes:  # subscribe first, then look: no lost wake-up
-        if store.get(name, ns) is None:
+    with await store.subscribe(namespace=ns, name=name) as changes:  # subscribe first, then look: no lost wake-up
+        if await store.get(name, ns) is None:
             return True
         with anyio.move_on_after(WRITE_WAIT):
             try:
@@ -101,7 +104,7 @@ async def await_delete(state: AppState, rt: ResourceType, namespace: str | None,
                         return True
             except SubscriptionOverflow:
                 pass
-    return store.get(name, ns) is None
+    return await store.get(name, ns) is None
 
 
 # --- recent_changes --------------------------------------------------------------------------------------------------
@@ -165,10 +168,8 @@ async def recent_changes(
         await store.wait_synced(WARM_WAIT)
     if not since_resource_version and since_seconds is None:
         since_seconds = 300.0
-    window = store.changes_since(resource_version=since_resource_version, seconds=since_seconds, namespace=ns)
+    window = await store.changes_since(resource_version=since_resource_version, seconds=since_seconds, namespace=ns)
     changes = window.changes
-    if all_namespaces and state.settings.allowed_namespaces:
-        changes = [c for c in changes if not rt.namespaced or c.namespace in state.settings.allowed_namespaces]
     now = time.monotonic()
     rows = [_row(c, now) for c in changes]
     counts = {t: sum(1 for c in changes if c.type == t) for t in ChangeType}
@@ -320,8 +321,8 @@ async def wait_for_custom_resource(
     target = f"{rt.kind.lower()} {name!r}" + (f" in namespace {ns}" if ns else "")
     observed: str | None = None
     met = False
-    with store.subscribe(namespace=ns if rt.namespaced else None, name=name) as changes:
-        obj = store.get(name, ns)
+    with await store.subscribe(namespace=ns if rt.namespaced else None, name=name) as changes:
+        obj = await store.get(name, ns)
         met, observed = check.evaluate(obj)
         if not met:
             with anyio.move_on_after(max(0.0, timeout_seconds - (time.monotonic() - started))):
@@ -337,17 +338,18 @@ async def wait_for_custom_resource(
                     tg.start_soon(heartbeat)
                     try:
                         async for change in changes:
-                            obj = None if change.type == ChangeType.DELETED else store.get(name, ns)
+                            obj = None if change.type == ChangeType.DELETED else await store.get(name, ns)
                             met, observed = check.evaluate(obj)
                             if met:
                                 break
                     except SubscriptionOverflow:
-                        met, observed = check.evaluate(store.get(name, ns))
+                        met, observed = check.evaluate(await store.get(name, ns))
                     tg.cancel_scope.cancel()
-        obj = store.get(name, ns)
+        obj = await store.get(name, ns)
     waited = round(time.monotonic() - started, 3)
     await _progress(ctx, started, timeout_seconds, "condition met" if met else "timed out", done=met)
     meta = (obj or {}).get("metadata") or {}
+    observed = output.clip(observed, _MAX_OBSERVED) if observed is not None else None
     return WaitAnswer(
         met=met,
         condition=check.describe(),

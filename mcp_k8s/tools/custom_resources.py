@@ -1,8 +1,8 @@
 """Custom-resource tools: list, get, create, patch (merge / json / server-side apply), delete.
 
 Thin by design: validate arguments, resolve the type and namespace, call kube/ (or read the watch cache), shape the
-answer with output.py. Secrets are refused here on purpose: they only travel through the secret tools, which never
-return values unless the operator allowed it.
+answer with output.py. Rules (secrets, namespaces, read-only, denied types) are not checked here: the policy gate
+below every request and cached read decides them (mcp_k8s/policy.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
+from mcp_k8s.cache.access import CachedType
 from mcp_k8s.cache.selectors import UnsupportedFieldSelector
-from mcp_k8s.cache.store import Store
 from mcp_k8s.kube import core, resources
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools import cache
@@ -47,7 +47,6 @@ from mcp_k8s.tools.base import (
 )
 
 _MAX_BODY_TEXT = 1_000_000
-_SECRET_TYPES = {("", "secrets")}
 
 
 class ResourceList(BaseModel):
@@ -109,21 +108,11 @@ class DeleteAnswer(BaseModel):
     message: str
 
 
-def refuse_secrets(rt: ResourceType) -> None:
-    """Secrets never travel through the generic paths (tools or k8s:// resources), whatever name they are asked by."""
-    if (rt.group, rt.plural) in _SECRET_TYPES:
-        raise errors.NotAllowed(
-            "Secrets are only handled by the secret tools (list_secrets, get_secret, ...), which never return values "
-            "unless the server allows it; use those."
-        )
-
-
 async def _target(
     state: AppState, plural: str, group: str | None, version: str | None, namespace: str | None
 ) -> tuple[ResourceType, str | None]:
-    """Resolve the type, refuse secrets, and resolve the namespace only for namespaced types."""
+    """Resolve the type, and the namespace only for namespaced types."""
     rt = await state.resource_type(plural, group, version)
-    refuse_secrets(rt)
     return rt, (await state.namespace(namespace) if rt.namespaced else None)
 
 
@@ -175,10 +164,12 @@ async def list_custom_resources(
         store = await cache.readable_store(state, rt, scope)
         if store is not None:
             try:
-                return _list_from_cache(state, rt, store, scope, label_selector, field_selector, limit, token, view)
+                return await _list_from_cache(
+                    state, rt, store, scope, label_selector, field_selector, limit, token, view
+                )
             except UnsupportedFieldSelector:
                 pass  # fields beyond metadata.name/namespace (CRD selectableFields) are the API's to evaluate
-        note = cache.cache_note(state.cache.get(rt) if state.cache else None, rt)
+        note = cache.cache_note(state.cache.get(rt), rt)
     else:
         note = None
     answer = await _list_from_api(
@@ -187,10 +178,10 @@ async def list_custom_resources(
     return answer.model_copy(update={"note": note}) if note else answer
 
 
-def _list_from_cache(
+async def _list_from_cache(
     state: AppState,
     rt: ResourceType,
-    store: Store,
+    store: CachedType,
     namespace: str | None,
     label_selector: str | None,
     field_selector: str | None,
@@ -200,10 +191,7 @@ def _list_from_cache(
 ) -> ResourceList:
     """A page from the watch cache. Pages resume after the last (namespace, name) shown, so churn between pages
     neither repeats nor skips objects that existed throughout."""
-    objects = store.list(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
-    allowed = state.settings.allowed_namespaces
-    if namespace is None and allowed and rt.namespaced:
-        objects = [o for o in objects if (o.get("metadata") or {}).get("namespace") in allowed]
+    objects = await store.list(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
     after = tuple(token.get("after") or ())
     if after:
         objects = [o for o in objects if _key(o) > after]
@@ -308,7 +296,7 @@ async def read_object(
     Returns the stripped object and an answer header saying where it came from; `object` is left for the caller.
     """
     store = await cache.readable_store(state, rt, namespace)
-    cached = store.get(name, namespace) if store is not None else None
+    cached = await store.get(name, namespace) if store is not None else None
     if store is not None and cached is not None:
         obj = dict(cached)  # the store already holds objects stripped of managedFields and last-applied
         info = store.info()

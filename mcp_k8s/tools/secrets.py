@@ -374,10 +374,10 @@ async def delete_secret(
 
 
 TOOLS: list[ToolSpec] = [
-    spec(list_secrets, title="List secrets (names, types, keys)", read_only=True),
-    spec(get_secret, title="Get a secret (keys and sizes)", read_only=True),
-    spec(create_secret, title="Create a secret", read_only=False),
+    spec(list_secrets, title="List secrets (names, types, keys)", read_only=True, secrets=True),
+    spec(get_secret, title="Get a secret (keys and sizes)", read_only=True, secrets=True),
+    spec(create_secret, title="Create a secret", read_only=False, secrets=True),
     # Replacing or removing a key loses the old value for good: destructive. Generated values differ per call.
-    spec(update_secret, title="Update a secret's keys", read_only=False, destructive=True),
-    spec(delete_secret, title="Delete a secret", read_only=False, destructive=True, idempotent=True),
+    spec(update_secret, title="Update a secret's keys", read_only=False, destructive=True, secrets=True),
+    spec(delete_secret, title="Delete a secret", read_only=False, destructive=True, idempotent=True, secrets=True),
 ]

@@ -7,18 +7,14 @@ token from `kubectl create token`. Only `nox -s kind` selects these tests (marke
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import anyio
-import httpx2
 import pytest
 from kubernetes_asyncio import client
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from tests.integration.custom_resources.test_cache_tools import create
 from tests.plugins.cluster import call
+from tests.security.test_http import mcp_as, post_initialize
 
 pytestmark = [pytest.mark.anyio, pytest.mark.kind]
 
@@ -31,21 +27,12 @@ def endpoint() -> tuple[str, str]:
     return url, token
 
 
-@asynccontextmanager
-async def connect(url: str, token: str) -> AsyncIterator[Client]:
-    async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http,
-        Client(streamable_http_client(url, http_client=http)) as c,
-    ):
-        yield c
-
-
 async def test_pod_serves_the_cache_with_its_own_identity(
     endpoint: tuple[str, str], crds: None, namespace: str, admin: client.ApiClient
 ) -> None:
     url, token = endpoint
     await create(admin, namespace, "in-kind", size=1)
-    async with connect(url, token) as c:
+    async with mcp_as(url, token) as c:
         with anyio.fail_after(30):
             while True:
                 listed = await call(c, "list_custom_resources", plural="wg", namespace=namespace)
@@ -60,11 +47,6 @@ async def test_pod_serves_the_cache_with_its_own_identity(
 
 async def test_pod_refuses_callers_without_a_token(endpoint: tuple[str, str]) -> None:
     url, _ = endpoint
-    async with httpx2.AsyncClient(timeout=30) as http:
-        response = await http.post(
-            url,
-            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-            headers={"Accept": "application/json, text/event-stream"},
-        )
+    response = await post_initialize(url, {})
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")

@@ -1,7 +1,9 @@
-"""In-cluster identity for real: `mcp-k8s watch --http` as a pod runs it — KUBERNETES_SERVICE_HOST/PORT, a projected
-service-account directory, the token of a ServiceAccount bound only to the generated Role — against the sandbox's
-API server, served to an MCP client over HTTP. The token is rotated mid-test and the old one revoked at once; the
-server keeps working. The namespace comes from the namespace file.
+"""In-cluster identity for real: `mcp-k8s watch --http --auth kubernetes` as the chart runs it in a pod —
+KUBERNETES_SERVICE_HOST/PORT, a projected service-account directory, the token of a ServiceAccount bound only to the
+generated RBAC (its Role, and TokenReview creation for the auth) — against the sandbox's API server, served over HTTP
+to an MCP client that presents its own ServiceAccount token. The server's token is rotated mid-test and the old one
+revoked at once; the server keeps working, TokenReviews for new callers included. The namespace comes from the
+namespace file.
 
 Two variants: the process itself, with the directory moved by MCP_K8S_SERVICE_ACCOUNT_DIR (always runs), and the
 built image (`nox -s image`), read-only, non-root, host networking, the directory bind-mounted where a pod has it.
@@ -21,7 +23,7 @@ import anyio
 import pytest
 import yaml
 from kubernetes_asyncio import client
-from mcp import Client
+from kubernetes_asyncio.client.rest import ApiException
 
 from mcp_k8s.rbac import manifest
 from mcp_k8s.sandbox import free_port
@@ -31,11 +33,38 @@ from tests.e2e.in_cluster import MOUNT, ServiceAccountVolume, bound_token, clust
 from tests.integration.custom_resources.test_cache_tools import create
 from tests.integration.test_rbac_manifest import apply
 from tests.plugins.cluster import call, error
+from tests.security.test_http import account_token, mcp_as, post_initialize
 
 pytestmark = pytest.mark.anyio
 
 WIDGETS = "widgets.example.com/v1"
 ACCOUNT = "mcp-k8s"
+CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding")
+
+
+async def apply_generated(admin: client.ApiClient, settings: Settings, namespace: str) -> None:
+    """`mcp-k8s rbac` for these settings, applied; cluster-scoped names get the namespace so tests cannot collide."""
+    docs = [d for d in yaml.safe_load_all(manifest(settings, service_account=ACCOUNT, namespace=namespace)) if d]
+    rbac = client.RbacAuthorizationV1Api(admin)
+    for doc in docs:
+        if doc["kind"] in CLUSTER_SCOPED:
+            doc["metadata"]["name"] += f"-{namespace}"
+            if "roleRef" in doc:
+                doc["roleRef"]["name"] += f"-{namespace}"
+            create = rbac.create_cluster_role if doc["kind"] == "ClusterRole" else rbac.create_cluster_role_binding
+            await create(doc)
+    await apply(admin, [d for d in docs if d["kind"] not in CLUSTER_SCOPED])
+    assert {d["kind"] for d in docs} == {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+
+
+async def delete_generated(admin: client.ApiClient, namespace: str) -> None:
+    rbac = client.RbacAuthorizationV1Api(admin)
+    for delete in (rbac.delete_cluster_role_binding, rbac.delete_cluster_role):
+        try:
+            await delete(f"{ACCOUNT}-auth-{namespace}")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
 
 @asynccontextmanager
@@ -99,10 +128,9 @@ async def wait_ready(health: int, log: Path, timeout: float = 60) -> None:
 async def test_in_cluster_identity_with_token_rotation(
     variant: str, cluster: TestCluster, crds: None, namespace: str, admin: client.ApiClient, tmp_path: Path
 ) -> None:
-    settings = Settings(watch=(WIDGETS,), allowed_namespaces=(namespace,))
-    await apply(
-        admin, [d for d in yaml.safe_load_all(manifest(settings, service_account=ACCOUNT, namespace=namespace)) if d]
-    )
+    settings = Settings(watch=(WIDGETS,), allowed_namespaces=(namespace,), auth="kubernetes")
+    await apply_generated(admin, settings, namespace)
+    caller = await account_token(admin, namespace, "mcp-client")
     ca = cluster_ca(cluster.kubeconfig)
     volume = ServiceAccountVolume(tmp_path / "serviceaccount", ca=ca, namespace=namespace)
     first = await bound_token(admin, namespace, ACCOUNT, "token-holder-1")
@@ -113,14 +141,16 @@ async def test_in_cluster_identity_with_token_rotation(
     http, health = free_port(), free_port()
     argv = [
         "watch", "--watch", WIDGETS, "--allowed-namespaces", namespace,
-        "--http", f"127.0.0.1:{http}", "--health-port", str(health), "--log-format", "json",
+        "--http", f"127.0.0.1:{http}", "--health-port", str(health), "--log-format", "json", "--auth", "kubernetes",
     ]  # fmt: skip
     log = tmp_path / "server.log"
     launch = serve_process if variant == "process" else serve_image
     await create(admin, namespace, "before", size=1)
+    url = f"http://127.0.0.1:{http}/mcp"
     async with launch(argv, env, volume.root, log):
         await wait_ready(health, log)
-        async with Client(f"http://127.0.0.1:{http}/mcp") as c:
+        assert (await post_initialize(url, {})).status_code == 401
+        async with mcp_as(url, caller) as c:
             # No namespace argument: it comes from the namespace file; the object comes from the cache.
             listed = await call(c, "list_custom_resources", plural="wg")
             assert listed["source"] == "cache"
@@ -154,7 +184,16 @@ async def test_in_cluster_identity_with_token_rotation(
                     if names == ["after", "before", "by-mcp"]:
                         break
                     await anyio.sleep(0.2)
+        # A caller the server has not seen yet: its TokenReview goes out with the rotated token.
+        newcomer = await account_token(admin, namespace, "mcp-client-2")
+        async with mcp_as(url, newcomer) as c:
+            assert [i["name"] for i in (await call(c, "list_custom_resources", plural="wg"))["items"]] == [
+                "after",
+                "before",
+                "by-mcp",
+            ]
+    await delete_generated(admin, namespace)
     logged = log.read_text()
     assert "service-account token reloaded" in logged
-    assert first not in logged
-    assert second not in logged
+    for token in (first, second, caller, newcomer):
+        assert token not in logged

@@ -64,10 +64,15 @@ def render(values: dict[str, Any], namespace: str, tmp_path: Path, release: str 
 
 def settings_for(values: dict[str, Any]) -> Settings:
     """The Settings the pod's flags amount to, for `mcp-k8s rbac`'s generator."""
+    auth = values.get("auth", {})
+    mode = auth.get("mode", "kubernetes")
     return Settings(
         watch=tuple(values.get("watch", ())),
         allowed_namespaces=tuple(values.get("allowedNamespaces", ())),
         read_only=values.get("readOnly", False),
+        auth=None if mode == "none" else mode,
+        auth_token_file=Path("/etc/mcp-k8s/auth/tokens") if mode == "token-file" else None,
+        impersonate=auth.get("impersonate", False),
     )
 
 
