@@ -111,9 +111,10 @@ async def serve_image(argv: list[str], env: dict[str, str], sa_dir: Path, log: P
         assert state.stdout.strip() == b"0", log.read_text()
 
 
-async def wait_ready(health: int, log: Path, timeout: float = 60) -> None:
+async def wait_ready(health: int, log: Path, timeout: float = 120) -> None:
+    """Until /readyz answers 200 (every watched type synced); on timeout, fail with what the server logged."""
     async with aiohttp.ClientSession() as session:
-        with anyio.fail_after(timeout):
+        with anyio.move_on_after(timeout):
             while True:
                 try:
                     async with session.get(f"http://127.0.0.1:{health}/readyz") as response:
@@ -122,6 +123,8 @@ async def wait_ready(health: int, log: Path, timeout: float = 60) -> None:
                 except aiohttp.ClientError:
                     pass
                 await anyio.sleep(0.25)
+    logged = log.read_text(errors="replace")[-3000:] if log.exists() else "(the container's log is read at stop)"
+    pytest.fail(f"the server was not ready within {timeout:.0f}s; its log: {logged}")
 
 
 @pytest.mark.parametrize("variant", ["process", pytest.param("image", marks=pytest.mark.image)])

@@ -15,6 +15,7 @@ from kubernetes_asyncio.client.rest import ApiException
 
 from mcp_k8s.rbac import manifest
 from mcp_k8s.settings import Settings
+from tests.cluster import TestCluster
 from tests.deploy.generate import CHART, MANIFEST_FILE, MANIFEST_NAMESPACE, REGENERATE, manifest_text
 from tests.deploy.helm import RENDER_FOR, helm
 from tests.kube import create_namespace, delete_namespace
@@ -232,3 +233,27 @@ async def test_plain_manifests_are_accepted(admin: client.ApiClient) -> None:
             raise
     for doc in docs:
         await dry_run_apply(admin, doc)
+
+
+async def test_helm_installs_and_uninstalls(
+    cluster: TestCluster, admin: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """A real `helm install` against the API server (no kubelet runs the pod here; kind does that), then uninstall."""
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump({"watch": [WIDGETS], "allowedNamespaces": [namespace]}))
+    target = ("--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace)
+    release = f"mcp-{namespace}"[:53]
+    helm("install", release, str(CHART), *target, "--values", str(path))
+    try:
+        name = f"{release}-mcp-k8s"
+        deployment = await client.AppsV1Api(admin).read_namespaced_deployment(name, namespace)
+        assert deployment.spec.template.spec.service_account_name == name
+        role = await client.RbacAuthorizationV1Api(admin).read_namespaced_role(name, namespace)
+        assert {r.resources[0] for r in role.rules} >= {"widgets", "widgets/status", "secrets"}
+        listed = helm("list", *target, "--output", "json").stdout
+        assert [(r["name"], r["status"]) for r in json.loads(listed)] == [(release, "deployed")]
+    finally:
+        helm("uninstall", release, *target, "--wait")
+    with pytest.raises(ApiException) as gone:
+        await client.AppsV1Api(admin).read_namespaced_deployment(f"{release}-mcp-k8s", namespace)
+    assert gone.value.status == 404
