@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import anyio
+
 from mcp_k8s import errors
 from mcp_k8s.kube.reviews import Reviews
 from mcp_k8s.logging import get_logger
@@ -185,13 +187,27 @@ async def _reply(send: Send, status: int, body: dict[str, str], *, challenge: st
 
 
 async def serve(app: ASGIApp, host: str, port: int) -> None:
-    """Run a guarded ASGI app with uvicorn until cancelled (signals stay with whoever runs us)."""
+    """Run a guarded ASGI app with uvicorn until cancelled, then shut it down gracefully (open streams closed, the
+    app's lifespan exited) within a few seconds. Signals stay with whoever runs us."""
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
+    stopped = anyio.Event()
+
+    async def run() -> None:
+        try:
+            await server._serve()  # serve() would install its own SIGINT/SIGTERM handlers
+        finally:
+            stopped.set()
+
     log.info("serving MCP over streamable HTTP", host=host, port=port)
-    try:
-        await server._serve()  # serve() would install its own SIGINT/SIGTERM handlers
-    finally:
-        server.should_exit = True
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        try:
+            await anyio.sleep_forever()
+        finally:
+            server.should_exit = True
+            with anyio.move_on_after(5, shield=True):
+                await stopped.wait()
+            tg.cancel_scope.cancel()

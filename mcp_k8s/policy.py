@@ -52,6 +52,9 @@ _FORBIDDEN_SUBRESOURCES = frozenset({"exec", "attach", "portforward", "proxy"})
 _FORBIDDEN_PAIRS = frozenset({("", "serviceaccounts", "token")})
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+# Wider than DNS names (RBAC objects allow ':' and capitals, some types '@'), but never a path separator, a
+# percent-escape, a query or fragment, whitespace or a control character.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9._:@+=~-]{1,253}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Decoded values shorter than this, or shaped like object names ("default", "kube-system"), are not registered:
 # redacting them would blank ordinary words from every later answer. Their base64 forms are always registered.
@@ -292,6 +295,10 @@ class Policy:
                 raise errors.NotAllowed("This server is read-only (--read-only); only reads reach the cluster.")
             return
         what = request.qualified
+        if request.name is not None and (request.name in (".", "..") or not _SAFE_NAME.match(request.name)):
+            raise errors.NotAllowed(
+                f"{request.name[:80]!r} is not an object name; names use lowercase letters, digits, '-', '.' and ':'."
+            )
         if request.subresource in _FORBIDDEN_SUBRESOURCES or (
             (request.group, request.resource, request.subresource) in _FORBIDDEN_PAIRS
         ):

@@ -23,8 +23,10 @@ from mcp.types import (
     InputRequiredResult,
     SubscribeRequestParams,
     SubscriptionsListenRequestParams,
+    ToolAnnotations,
     UnsubscribeRequestParams,
 )
+from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
 
 from mcp_k8s import __version__, auth, errors, policy, sandbox
@@ -36,7 +38,7 @@ from mcp_k8s.kube.reviews import Reviews
 from mcp_k8s.logging import get_logger
 from mcp_k8s.settings import Settings, is_loopback
 from mcp_k8s.tools import cache as tools_cache
-from mcp_k8s.tools import cluster, core, custom_resources, resources, secrets
+from mcp_k8s.tools import cluster, core, custom_resources, resources, schema, secrets
 from mcp_k8s.tools.base import AppState, ToolSpec, describe_argument_errors, select
 
 log = get_logger(__name__)
@@ -76,7 +78,25 @@ def all_toolsets() -> list[ToolSpec]:
 
 
 class KubernetesMCPServer(MCPServer[AppState]):
-    """MCPServer whose argument-validation errors are one readable sentence without the rejected values."""
+    """MCPServer whose tools/list is written for a model (tools/schema.py) and whose argument-validation errors are
+    one readable sentence without the rejected values."""
+
+    _listed: list[MCPTool] | None = None
+
+    async def list_tools(self) -> list[MCPTool]:
+        if self._listed is None:  # tools are registered once, at build time: compact them once
+            self._listed = [
+                tool.model_copy(
+                    update={
+                        "description": schema.describe(tool.description),
+                        "input_schema": schema.compact_input(tool.input_schema),
+                        "output_schema": schema.compact_output(tool.output_schema),
+                        "annotations": _lean_annotations(tool.annotations),
+                    }
+                )
+                for tool in await super().list_tools()
+            ]
+        return self._listed
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
@@ -88,6 +108,19 @@ class KubernetesMCPServer(MCPServer[AppState]):
                 message = describe_argument_errors(exc.__cause__)
                 raise ToolError(f"Error executing tool {name}: {message}") from exc.__cause__
             raise
+
+
+def _lean_annotations(annotations: ToolAnnotations | None) -> ToolAnnotations | None:
+    """Hints without a second title or the defaults a reader cannot misread (readOnly false, idempotent false);
+    destructive is always said for a tool that writes, since its default (true) surprises people."""
+    if annotations is None:
+        return None
+    return ToolAnnotations(
+        read_only_hint=annotations.read_only_hint or None,
+        destructive_hint=None if annotations.read_only_hint else bool(annotations.destructive_hint),
+        idempotent_hint=annotations.idempotent_hint or None,
+        open_world_hint=annotations.open_world_hint,
+    )
 
 
 @dataclass(frozen=True)

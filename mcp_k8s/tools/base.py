@@ -29,7 +29,8 @@ from mcp_k8s.cache.access import CacheAccess
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery, ResourceType
 from mcp_k8s.kube.namespaces import resolve_namespace
-from mcp_k8s.logging import get_logger, scrub
+from mcp_k8s.logging import get_logger, has_secret_values, scrub
+from mcp_k8s.render import render
 from mcp_k8s.settings import Settings
 
 if TYPE_CHECKING:
@@ -165,21 +166,28 @@ def describe_argument_errors(exc: ValidationError) -> str:
 
 
 def as_result(result: Any) -> Any:
-    """A model becomes a CallToolResult with compact JSON (no nulls, no indentation) in both content forms.
+    """A model becomes a CallToolResult: structured content is the output schema's JSON (no nulls), and the text
+    block is the same answer rendered for reading (render.py: tables, YAML, a metadata line), not the JSON again.
 
-    The SDK's default text block is indented JSON with every null field: roughly twice the tokens for the same facts.
-    The output schema still comes from the tool's return annotation, and the SDK validates what we send against it.
     Defense in depth: the answer is scrubbed of every secret value the process has seen (the gate already keeps
     Secrets out of other tools; this catches a copy of a value that lives somewhere else).
     """
     if not isinstance(result, BaseModel):
         return result
     structured = result.model_dump(mode="json", exclude_none=True)
-    text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
-    if scrub(text) != text:
+    if has_secret_values():
         structured = _scrub_tree(structured)
-        text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+    text = render(structured)
+    if len(text) > _RENDER_CHECK:
+        # A rendering is usually smaller than the JSON (no repeated keys); when it is not (deep objects, one very
+        # wide column), the compact JSON is the text, so the answer still fits the budget the JSON was fitted to.
+        compact = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+        if len(text) > len(compact):
+            text = compact
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+_RENDER_CHECK = 2_000
 
 
 def _scrub_tree(value: Any) -> Any:
@@ -273,48 +281,28 @@ async def paged(
     )
 
 
-# Parameter types shared by the tools (descriptions are what the model reads).
+# Parameter types shared by the tools. Descriptions are what the model reads with every turn: only what a name does
+# not already say.
 Plural = Annotated[
     str,
     Field(
         min_length=1,
         max_length=253,
-        description="Resource type: plural, singular, kind or short name (widgets, widget, Widget, wg), optionally "
-        "qualified as plural.group",
+        description="Type: plural, kind or short name (widgets, Widget, wg); or plural.group",
     ),
 ]
-Group = Annotated[str | None, Field(default=None, max_length=253, description="API group, e.g. example.com (optional)")]
-Version = Annotated[
-    str | None, Field(default=None, max_length=63, description="API version, e.g. v1 (optional: preferred version)")
-]
-Name = Annotated[str, Field(min_length=1, max_length=253, description="Object name")]
-Namespace = Annotated[
-    str | None,
-    Field(
-        default=None,
-        max_length=63,
-        description="Namespace (optional: the server's default namespace; ignored for cluster-scoped types)",
-    ),
-]
-LabelSelector = Annotated[
-    str | None, Field(default=None, max_length=1024, description="Label selector, e.g. app=web,tier in (fe,be)")
-]
-FieldSelector = Annotated[
-    str | None, Field(default=None, max_length=1024, description="Field selector, e.g. metadata.name=foo")
-]
-Limit = Annotated[int, Field(default=50, ge=1, le=500, description="Most items to return in this page")]
-ContinueToken = Annotated[
-    str | None, Field(default=None, max_length=8192, description="continue_token from the previous page")
-]
-DryRun = Annotated[
-    bool, Field(default=False, description="Validate on the server (admission + schema) without persisting")
-]
+Group = Annotated[str | None, Field(default=None, max_length=253)]
+Version = Annotated[str | None, Field(default=None, max_length=63)]
+Name = Annotated[str, Field(min_length=1, max_length=253)]
+Namespace = Annotated[str | None, Field(default=None, max_length=63)]  # default: the server's namespace
+AllNamespaces = bool
+LabelSelector = Annotated[str | None, Field(default=None, max_length=1024)]
+FieldSelector = Annotated[str | None, Field(default=None, max_length=1024)]
+Limit = Annotated[int, Field(default=50, ge=1, le=1_000)]  # the answer budget may cut a page shorter
+ContinueToken = Annotated[str | None, Field(default=None, max_length=8192)]
+DryRun = Annotated[bool, Field(default=False)]
 Force = Annotated[
-    bool,
-    Field(
-        default=False,
-        description="Confirm a destructive operation when the client cannot ask the user (only if the user asked)",
-    ),
+    bool, Field(default=False, description="Confirm without asking (only if the user asked)")
 ]
 
 

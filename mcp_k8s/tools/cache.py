@@ -20,6 +20,7 @@ from mcp_k8s.cache.access import CachedType
 from mcp_k8s.cache.store import Change, ChangeType, Status, SubscriptionOverflow
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools.base import (
+    AllNamespaces,
     AppState,
     Ctx,
     Group,
@@ -146,17 +147,12 @@ async def recent_changes(
     group: Group = None,
     version: Version = None,
     namespace: Namespace = None,
-    all_namespaces: Annotated[bool, Field(description="Changes in every (allowed) namespace")] = False,
-    since_resource_version: Annotated[
-        str | None, Field(default=None, max_length=64, description="Only changes after this resourceVersion")
-    ] = None,
-    since_seconds: Annotated[
-        float | None, Field(default=None, gt=0, le=86_400, description="Only changes in the last N seconds")
-    ] = None,
-    limit: Annotated[int, Field(ge=1, le=1_000, description="Most changes to return (the newest)")] = 100,
+    all_namespaces: AllNamespaces = False,
+    since_resource_version: Annotated[str | None, Field(default=None, max_length=64)] = None,
+    since_seconds: Annotated[float | None, Field(default=None, gt=0, le=86_400, description="Default: 300")] = None,
+    limit: Annotated[int, Field(ge=1, le=1_000, description="Newest N")] = 100,
 ) -> ChangesAnswer:
-    """What was added, modified or deleted for one type since a resourceVersion or in the last N seconds (default:
-    the last 5 minutes), from the live watch cache. Starts watching the type if it is not watched yet."""
+    """Objects of one type added, modified or deleted since a resourceVersion or in the last N seconds."""
     state = app(ctx)
     rt = await state.resource_type(plural, group, version)
     ns = None if (all_namespaces or not rt.namespaced) else await state.namespace(namespace)
@@ -283,21 +279,15 @@ async def wait_for_custom_resource(
     version: Version = None,
     namespace: Namespace = None,
     condition: Annotated[
-        str | None, Field(default=None, max_length=253, description="A status condition type to wait for, e.g. Ready")
+        str | None, Field(default=None, max_length=253, description="Condition type, e.g. Ready")
     ] = None,
-    status: Annotated[str, Field(max_length=63, description="The condition status to wait for")] = "True",
-    jsonpath: Annotated[
-        str | None, Field(default=None, max_length=512, description="Wait on a JSONPath, e.g. .status.phase")
-    ] = None,
-    value: Annotated[
-        str | None, Field(default=None, max_length=1024, description="With jsonpath: the value to wait for")
-    ] = None,
-    deleted: Annotated[bool, Field(description="Wait until the object is gone")] = False,
-    timeout_seconds: Annotated[float, Field(gt=0, le=3_600, description="Give up after this long")] = 60.0,
+    status: Annotated[str, Field(max_length=63)] = "True",
+    jsonpath: Annotated[str | None, Field(default=None, max_length=512, description="e.g. .status.phase")] = None,
+    value: Annotated[str | None, Field(default=None, max_length=1024, description="With jsonpath")] = None,
+    deleted: Annotated[bool, Field()] = False,
+    timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 60.0,
 ) -> WaitAnswer:
-    """Wait until a custom resource meets a condition (a status condition, a JSONPath value, or deletion), watching
-    the live cache, with progress notifications while waiting. Returns met=false with the last observed value on
-    timeout."""
+    """Wait for a status condition, a JSONPath value or deletion, with progress; met=false on timeout."""
     chosen = sum(bool(x) for x in (condition, jsonpath, deleted))
     if chosen != 1:
         raise errors.InvalidInput(
@@ -374,6 +364,6 @@ async def _progress(ctx: Ctx, started: float, total: float, message: str, *, don
 
 
 TOOLS: list[ToolSpec] = [
-    spec(recent_changes, title="Recent changes from the watch cache", read_only=True),
-    spec(wait_for_custom_resource, title="Wait for a custom resource condition", read_only=True),
+    spec(recent_changes, title="Recent changes", read_only=True),
+    spec(wait_for_custom_resource, title="Wait for a custom resource", read_only=True),
 ]

@@ -7,6 +7,7 @@ below every request and cached read decides them (mcp_k8s/policy.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -23,6 +24,7 @@ from mcp_k8s.tools import cache
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
+    AllNamespaces,
     AppState,
     Confirm,
     ContinueToken,
@@ -146,16 +148,14 @@ async def list_custom_resources(
     group: Group = None,
     version: Version = None,
     namespace: Namespace = None,
-    all_namespaces: Annotated[bool, Field(description="List across all (allowed) namespaces")] = False,
+    all_namespaces: AllNamespaces = False,
     label_selector: LabelSelector = None,
     field_selector: FieldSelector = None,
     limit: Limit = 50,
     continue_token: ContinueToken = None,
-    view: Annotated[
-        Literal["summary", "full"], Field(description="summary: name/age/status rows; full: whole objects")
-    ] = "summary",
+    view: Annotated[Literal["summary", "full"], Field(description="full: whole objects")] = "summary",
 ) -> ResourceList:
-    """List custom resources of one type, as summaries (name, age, phase, key conditions) or full objects."""
+    """List custom resources of one type: summary rows (kubectl columns) or full objects."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, None if all_namespaces else namespace)
     token = output.decode_token(continue_token) if continue_token else {}
@@ -196,7 +196,8 @@ async def _list_from_cache(
     if after:
         objects = [o for o in objects if _key(o) > after]
     page = objects[:limit]
-    items = [_row(item, view) for item in page]
+    row = await _row_maker(state, rt, view)
+    items = [row(item) for item in page]
     info = store.info()
     envelope = ResourceList(
         resource=rt.display,
@@ -255,7 +256,9 @@ async def _list_from_api(
         )
         meta = page.get("metadata") or {}
         versions.append(meta.get("resourceVersion"))
-        return [_row(item, view) for item in page.get("items") or []], meta.get("continue")
+        return [row(item) for item in page.get("items") or []], meta.get("continue")
+
+    row = await _row_maker(state, rt, view)
 
     versions: list[str | None] = []
     envelope = ResourceList(resource=rt.display, kind=rt.kind, source="api", count=0, items=[])
@@ -282,10 +285,12 @@ async def _list_from_api(
     )
 
 
-def _row(obj: dict[str, Any], view: str) -> dict[str, Any]:
+async def _row_maker(state: AppState, rt: ResourceType, view: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """How each listed object becomes a row: the whole object, or a summary with the CRD's printer columns."""
     if view == "full":
-        return output.strip_object(obj)
-    return output.summarize(obj).model_dump(exclude_none=True, exclude_defaults=True)
+        return output.strip_object
+    columns = tuple((c.key, c.json_path) for c in await state.discovery.printer_columns(rt))
+    return lambda obj: output.summary_row(obj, columns)
 
 
 async def read_object(
@@ -325,14 +330,13 @@ async def get_custom_resource(
     namespace: Namespace = None,
     fields: Annotated[
         list[str] | None,
-        Field(default=None, max_length=50, description="Only these dotted paths, e.g. ['spec', 'status.conditions']"),
+        Field(default=None, max_length=50, description="Only these paths, e.g. status.conditions"),
     ] = None,
     describe: Annotated[
-        bool, Field(description="Also return all status conditions and the object's recent events (kubectl describe)")
+        bool, Field(description="Add conditions and recent events")
     ] = False,
 ) -> ObjectAnswer:
-    """Get one custom resource (managedFields and last-applied annotation removed); describe=true adds its
-    conditions and recent events, which is usually what explains an unhealthy resource."""
+    """Get one custom resource; describe=true adds its conditions and recent events."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     obj, answer = await read_object(state, rt, ns, check_name(name))
@@ -371,7 +375,7 @@ async def create_custom_resource(
     plural: Plural,
     body: Annotated[
         dict[str, Any] | str,
-        Field(description="The object (JSON object or YAML text); apiVersion, kind and namespace are filled in"),
+        Field(description="JSON or YAML; apiVersion, kind, namespace filled in"),
     ],
     group: Group = None,
     version: Version = None,
@@ -418,26 +422,19 @@ async def patch_custom_resource(
     name: Name,
     patch: Annotated[
         dict[str, Any] | list[dict[str, Any]] | str,
-        Field(
-            description="merge: a partial object; json: a list of RFC 6902 operations; apply: the fields you manage "
-            "(server-side apply). JSON or YAML text also accepted"
-        ),
+        Field(description="merge: partial object; json: RFC 6902 ops; apply: the fields you manage"),
     ],
-    patch_type: Annotated[
-        Literal["merge", "json", "apply"], Field(description="merge (default), json (RFC 6902) or apply (server-side)")
-    ] = "merge",
+    patch_type: Annotated[Literal["merge", "json", "apply"], Field()] = "merge",
     group: Group = None,
     version: Version = None,
     namespace: Namespace = None,
-    subresource: Annotated[
-        Literal["status"] | None, Field(description="Patch the status subresource instead of the object")
-    ] = None,
+    subresource: Annotated[Literal["status"] | None, Field()] = None,
     force_conflicts: Annotated[
-        bool, Field(description="apply only: take ownership of fields another manager owns")
+        bool, Field(description="apply: take over fields another manager owns")
     ] = False,
     dry_run: DryRun = False,
 ) -> WriteAnswer:
-    """Patch a custom resource with a merge patch, a JSON patch, or server-side apply (field manager mcp-k8s)."""
+    """Patch a custom resource: merge patch, JSON patch or server-side apply."""
     state = app(ctx)
     document = _parse_document(patch, "patch")
     rt, ns = await _target(state, plural, group, version, namespace)
@@ -481,7 +478,7 @@ async def delete_custom_resource(
     dry_run: DryRun = False,
     force: Force = False,
 ) -> DeleteAnswer:
-    """Delete a custom resource. Asks the user to confirm when the client supports it; otherwise needs force=true."""
+    """Delete a custom resource; confirms with the user, or needs force=true."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     check_name(name)
