@@ -42,6 +42,7 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         "HELM_CONFIG_HOME": str(home / "config"),
         "HELM_DATA_HOME": str(home / "data"),
         "KUBECONFIG": os.devnull,
+        "HOME": str(home),  # client-go's discovery cache goes to $HOME/.kube/cache, never the working directory
     }
     result = subprocess.run([str(helm_path()), *args], capture_output=True, text=True, env=env, check=False)
     if check and result.returncode != 0:
