@@ -37,7 +37,7 @@ from mcp_k8s.tools.base import (
 WARM_WAIT = 3.0  # how long a read waits for a type's first sync before falling back to the API
 WRITE_WAIT = 3.0  # how long a write waits for the cache to see it
 STALENESS_BUDGET = 60.0  # a disconnected cache older than this is not trusted for answers
-_PROGRESS_EVERY = 5.0
+_PROGRESS_EVERY = 2.0  # under the 2 s a client with resetTimeoutOnProgress needs to keep waiting
 
 
 _MAX_OBSERVED = 200  # an observed value is evidence, not data: enough to see what the wait saw
@@ -283,11 +283,13 @@ async def wait_for_custom_resource(
     ] = None,
     status: Annotated[str, Field(max_length=63)] = "True",
     jsonpath: Annotated[str | None, Field(default=None, max_length=512, description="e.g. .status.phase")] = None,
-    value: Annotated[str | None, Field(default=None, max_length=1024, description="With jsonpath")] = None,
+    value: Annotated[str | int | float | bool | None, Field(default=None, description="With jsonpath")] = None,
     deleted: Annotated[bool, Field()] = False,
-    timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 60.0,
+    # 25 s default: the TypeScript SDK's and MCP Inspector's request timeout is 60 s; progress resets it for clients
+    # that allow that, and a shorter default leaves room for the ones that do not.
+    timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 25.0,
 ) -> WaitAnswer:
-    """Wait for a status condition, a JSONPath value or deletion, with progress; met=false on timeout."""
+    """Wait for a condition, a JSONPath value or deletion, with progress; met=false on timeout."""
     chosen = sum(bool(x) for x in (condition, jsonpath, deleted))
     if chosen != 1:
         raise errors.InvalidInput(
@@ -295,7 +297,7 @@ async def wait_for_custom_resource(
         )
     if value is not None and not jsonpath:
         raise errors.InvalidInput("value goes with jsonpath; for a status condition use condition and status.")
-    check = _Check(condition, status, jp.parse(jsonpath) if jsonpath else None, value, deleted)
+    check = _Check(condition, status, jp.parse(jsonpath) if jsonpath else None, _as_text(value), deleted)
     state = app(ctx)
     rt = await state.resource_type(plural, group, version)
     ns = await state.namespace(namespace) if rt.namespaced else None
@@ -356,6 +358,15 @@ async def wait_for_custom_resource(
             else f"Timed out after {waited:.1f}s waiting for {check.describe()} on {target}; last seen: {observed}."
         ),
     )
+
+
+def _as_text(value: str | int | float | bool | None) -> str | None:
+    """A wanted value as JSONPath renders it: true/false for booleans, numbers as written."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and len(value) > 1024:
+        raise errors.InvalidInput("value is longer than 1024 characters; wait on a shorter value.")
+    return None if value is None else str(value)
 
 
 async def _progress(ctx: Ctx, started: float, total: float, message: str, *, done: bool = False) -> None:

@@ -8,6 +8,7 @@ below every request and cached read decides them (mcp_k8s/policy.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -24,6 +25,7 @@ from mcp_k8s.tools import cache
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
+    NOT_CHANGED,
     AllNamespaces,
     AppState,
     Confirm,
@@ -45,6 +47,7 @@ from mcp_k8s.tools.base import (
     check_name,
     confirmed,
     paged,
+    resolver,
     spec,
 )
 
@@ -88,7 +91,7 @@ class ObjectAnswer(BaseModel):
 class WriteAnswer(BaseModel):
     """The object as the server stored it (or would have, for a dry run)."""
 
-    action: Literal["created", "patched"]
+    action: Literal["created", "patched", "unchanged"]
     dry_run: bool
     resource: str
     name: str
@@ -99,6 +102,7 @@ class WriteAnswer(BaseModel):
     )
     object: dict[str, Any]
     truncated: output.Truncation | None = None
+    note: str | None = None
 
 
 class DeleteAnswer(BaseModel):
@@ -155,7 +159,7 @@ async def list_custom_resources(
     continue_token: ContinueToken = None,
     view: Annotated[Literal["summary", "full"], Field(description="full: whole objects")] = "summary",
 ) -> ResourceList:
-    """List custom resources of one type: summary rows (kubectl columns) or full objects."""
+    """List custom resources of one type: rows with the CRD's columns, or full objects."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, None if all_namespaces else namespace)
     token = output.decode_token(continue_token) if continue_token else {}
@@ -332,11 +336,9 @@ async def get_custom_resource(
         list[str] | None,
         Field(default=None, max_length=50, description="Only these paths, e.g. status.conditions"),
     ] = None,
-    describe: Annotated[
-        bool, Field(description="Add conditions and recent events")
-    ] = False,
+    describe: Annotated[bool, Field(description="Add conditions and recent events")] = False,
 ) -> ObjectAnswer:
-    """Get one custom resource; describe=true adds its conditions and recent events."""
+    """Get one custom resource; describe=true adds conditions and recent events."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     obj, answer = await read_object(state, rt, ns, check_name(name))
@@ -395,7 +397,7 @@ async def create_custom_resource(
 
 def _write_answer(
     state: AppState,
-    action: Literal["created", "patched"],
+    action: Literal["created", "patched", "unchanged"],
     rt: ResourceType,
     obj: dict[str, Any],
     dry_run: bool,
@@ -416,10 +418,56 @@ def _write_answer(
     )
 
 
+def removed_paths(patch_type: str, document: Any) -> list[str]:
+    """What a patch deletes: JSON patch `remove` operations, and fields set to null in a merge patch."""
+    if patch_type == "json":
+        return [str(op.get("path")) for op in document or () if isinstance(op, dict) and op.get("op") == "remove"]
+    if patch_type != "merge" or not isinstance(document, dict):
+        return []
+    out: list[str] = []
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            if value is None:
+                out.append(f"{prefix}{key}")
+            elif isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+
+    walk(document, "")
+    return out
+
+
+@resolver("patch_custom_resource")
+async def _confirm_removal(
+    ctx: Ctx,
+    plural: str,
+    name: str,
+    patch: Any,
+    patch_type: str = "merge",
+    group: str | None = None,
+    version: str | None = None,
+    namespace: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> Any:
+    """A patch that removes fields is asked about (naming them); one that sets fields is not."""
+    removed = removed_paths(patch_type, _parse_document(patch, "patch"))
+    if not removed:
+        return Confirm(confirm=True)
+    state = app(ctx)
+    rt, ns = await _target(state, plural, group, version, namespace)
+    await read_object(state, rt, ns, check_name(name))
+    where = f' in namespace "{ns}"' if ns else ""
+    fields = ", ".join(removed[:10]) + (" and more" if len(removed) > 10 else "")
+    question = f'Remove {fields} from {rt.qualified} "{name}"{where}?'
+    return await ask_confirmation(ctx, question, force=force, dry_run=dry_run)
+
+
 async def patch_custom_resource(
     ctx: Ctx,
     plural: Plural,
     name: Name,
+    confirmation: Annotated[ElicitationResult[Confirm], Resolve(_confirm_removal)],
     patch: Annotated[
         dict[str, Any] | list[dict[str, Any]] | str,
         Field(description="merge: partial object; json: RFC 6902 ops; apply: the fields you manage"),
@@ -429,15 +477,17 @@ async def patch_custom_resource(
     version: Version = None,
     namespace: Namespace = None,
     subresource: Annotated[Literal["status"] | None, Field()] = None,
-    force_conflicts: Annotated[
-        bool, Field(description="apply: take over fields another manager owns")
-    ] = False,
+    force_conflicts: Annotated[bool, Field(description="apply: take over fields another manager owns")] = False,
     dry_run: DryRun = False,
+    force: Force = False,
 ) -> WriteAnswer:
-    """Patch a custom resource: merge patch, JSON patch or server-side apply."""
+    """Patch a custom resource (merge, JSON patch or server-side apply); asks before removing fields."""
     state = app(ctx)
     document = _parse_document(patch, "patch")
     rt, ns = await _target(state, plural, group, version, namespace)
+    if not confirmed(ctx, confirmation, force=force):
+        current, _ = await read_object(state, rt, ns, check_name(name))
+        return _write_answer(state, "unchanged", rt, current, dry_run, None).model_copy(update={"note": NOT_CHANGED})
     if subresource and subresource not in rt.subresources:
         raise errors.InvalidInput(f"{rt.display} has no {subresource} subresource; patch the object itself.")
     patched = await resources.patch_object(
@@ -455,16 +505,25 @@ async def patch_custom_resource(
     return _write_answer(state, "patched", rt, patched, dry_run, visible)
 
 
+@resolver("delete_custom_resource")
 async def _confirm_delete(
     ctx: Ctx,
     plural: str,
     name: str,
+    group: str | None = None,
+    version: str | None = None,
     namespace: str | None = None,
     force: bool = False,
     dry_run: bool = False,
 ) -> Any:
-    where = f" in namespace {namespace}" if namespace else ""
-    return await ask_confirmation(ctx, f"Delete {plural} {name!r}{where}?", force=force, dry_run=dry_run)
+    """Ask only about what would succeed: the type, the namespace and the object are resolved (and found) first,
+    and the question names them as the server knows them."""
+    state = app(ctx)
+    rt, ns = await _target(state, plural, group, version, namespace)
+    with suppress(errors.Forbidden):  # may delete but not read: the delete itself will tell
+        await read_object(state, rt, ns, check_name(name))
+    where = f' in namespace "{ns}"' if ns else ""
+    return await ask_confirmation(ctx, f'Delete {rt.qualified} "{name}"{where}?', force=force, dry_run=dry_run)
 
 
 async def delete_custom_resource(
@@ -478,7 +537,7 @@ async def delete_custom_resource(
     dry_run: DryRun = False,
     force: Force = False,
 ) -> DeleteAnswer:
-    """Delete a custom resource; confirms with the user, or needs force=true."""
+    """Delete a custom resource; asks the user first."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     check_name(name)
@@ -504,6 +563,7 @@ TOOLS: list[ToolSpec] = [
     spec(list_custom_resources, title="List custom resources", read_only=True),
     spec(get_custom_resource, title="Get a custom resource", read_only=True),
     spec(create_custom_resource, title="Create a custom resource", read_only=False),
-    spec(patch_custom_resource, title="Patch a custom resource", read_only=False, idempotent=False),
+    # A patch can remove fields (JSON patch remove, null in a merge patch): destructive, and it asks first then.
+    spec(patch_custom_resource, title="Patch a custom resource", read_only=False, destructive=True),
     spec(delete_custom_resource, title="Delete a custom resource", read_only=False, destructive=True, idempotent=True),
 ]
