@@ -173,6 +173,8 @@ def build_image(tag: str = IMAGE, *, no_cache: bool = False) -> Built:
         _run(*args, str(context), stdout=subprocess.DEVNULL, env={**os.environ, "DOCKER_BUILDKIT": "0"})
         seconds = time.monotonic() - started
     size = int(_run("docker", "image", "inspect", "--format", "{{.Size}}", tag, capture_output=True).stdout)
+    # Every rebuild leaves the previous image and build stage dangling; keep a day's worth as layer cache.
+    _run("docker", "image", "prune", "--force", "--filter", "until=24h", stdout=subprocess.DEVNULL)
     return Built(tag=tag, seconds=seconds, size_bytes=size)
 
 
