@@ -34,7 +34,7 @@ from mcp_k8s.render import render
 from mcp_k8s.settings import Settings
 
 if TYPE_CHECKING:
-    from mcp_k8s.tools.resources import SubscriptionHub
+    from mcp_k8s.tools.uris import SubscriptionHub
 
 log = get_logger("mcp_k8s.tools")
 
@@ -261,21 +261,20 @@ async def paged(
     rows, server_next = await fetch(namespaces[index], token.get("c"))
     skip = token.get("s", 0)
     rows = rows[skip:] if isinstance(skip, int) and skip >= 0 else rows
-    fit = output.fit_items(rows, state.settings.output_budget, overhead, measure=output.size_of)
     extra = token_fields or {}
-    next_token: str | None = None
-    truncated: output.Truncation | None = None
-    if fit < len(rows):
-        next_token = output.encode_token({**extra, "i": index, "c": token.get("c"), "s": skip + fit})
-        truncated = output.Truncation(
-            omitted=len(rows) - fit,
-            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
-            f"{narrow}.",
-        )
-    elif server_next:
-        next_token = output.encode_token({**extra, "i": index, "c": server_next, "s": 0})
-    elif index + 1 < len(namespaces):
-        next_token = output.encode_token({**extra, "i": index + 1, "s": 0})
+
+    def token_for(fit: int) -> str | None:
+        if fit < len(rows):
+            return output.encode_token({**extra, "i": index, "c": token.get("c"), "s": skip + fit})
+        if server_next:
+            return output.encode_token({**extra, "i": index, "c": server_next, "s": 0})
+        if index + 1 < len(namespaces):
+            return output.encode_token({**extra, "i": index + 1, "s": 0})
+        return None
+
+    fit, next_token, truncated = output.cut_page(
+        rows, state.settings.output_budget, overhead, token_for=token_for, narrow=narrow
+    )
     return Page(
         namespace=namespaces[index] if len(namespaces) == 1 else None,
         rows=rows[:fit],

@@ -196,7 +196,7 @@ async def list_secrets(
         namespaced=True,
         continue_token=continue_token,
         fetch=fetch,
-        overhead=output.size_of(envelope) + 200,
+        overhead=output.size_of(envelope),
     )
     return found.answer(SecretList)
 
