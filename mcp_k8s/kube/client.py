@@ -145,16 +145,18 @@ class KubeClient:
             loader = k8s_config.incluster_config.InClusterConfigLoader(
                 token_filename=str(sa / _INCLUSTER_TOKEN),
                 cert_filename=str(sa / _INCLUSTER_CA),
+                try_refresh_token=False,  # its hook re-reads once a minute; ours follows the file at once
                 environ={
                     "KUBERNETES_SERVICE_HOST": self._settings.in_cluster_host or "",
                     "KUBERNETES_SERVICE_PORT": self._settings.in_cluster_port or "443",
                 },
             )
-            loader.load_and_set(configuration)  # re-reads the projected token every minute via its hook
+            loader.load_and_set(configuration)
         except ConfigException as exc:
             raise errors.NotConfigured(
                 f"In-cluster configuration failed ({exc}); pass --kubeconfig to use a file."
             ) from None
+        configuration.refresh_api_key_hook = ProjectedToken(sa / _INCLUSTER_TOKEN, configuration).refresh
         return ClusterInfo(server=str(configuration.host), context=None, context_namespace=None, source="in-cluster")
 
     async def _load_kubeconfig(self, configuration: k8s.Configuration, paths: str) -> ClusterInfo:
@@ -353,6 +355,41 @@ class KubeClient:
             finally:
                 self._api = self._watch_api = None
                 self._closed = False
+
+
+class ProjectedToken:
+    """Follows a service-account token file that the kubelet rotates (a projected volume swaps it atomically).
+
+    Before each request the file is stat'ed (one syscall) and re-read only when it changed, so a rotated token is
+    used from the next request on, even when the old one was revoked at once (its bound object deleted); the
+    library's own hook would keep sending the revoked token for up to a minute.
+    """
+
+    def __init__(self, path: Path, configuration: k8s.Configuration) -> None:
+        self._path = path
+        self._seen = self._stamp()
+        self._token = configuration.api_key.get("BearerToken")
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self._path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def refresh(self, configuration: k8s.Configuration) -> None:
+        stamp = self._stamp()
+        if stamp is not None and stamp != self._seen:
+            try:
+                token = self._path.read_text().strip()
+            except OSError:
+                token = ""
+            if token:  # a file caught mid-write by a non-atomic writer is retried on the next request
+                self._seen = stamp
+                self._token = f"Bearer {token}"
+                log.info("service-account token reloaded", path=str(self._path))
+        if self._token is not None:
+            configuration.api_key["BearerToken"] = self._token
 
 
 def _transport_cause(exc: BaseException) -> str:
