@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
 from mcp_k8s.cache.selectors import UnsupportedFieldSelector
-from mcp_k8s.cache.store import Store
+from mcp_k8s.cache.store import Freshness, Store
 from mcp_k8s.kube import core, resources
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools import cache
@@ -62,6 +62,11 @@ class ResourceList(BaseModel):
     resource_version: str | None = None
     synced: bool | None = None
     stale_seconds: float | None = None
+    freshness: Literal["confirmed", "unconfirmed"] | None = Field(
+        default=None, description="cache: confirmed = the server was heard from within seconds (or a probe answered)"
+    )
+    last_heard_seconds: float | None = Field(default=None, description="cache: since the watch last heard the server")
+    unconfirmed_since: str | None = Field(default=None, description="cache: when freshness was last confirmed (UTC)")
     count: int
     items: list[dict[str, Any]] = Field(description="Summary rows (default) or full objects (view=full)")
     continue_token: str | None = Field(default=None, description="Pass back to get the next page")
@@ -77,6 +82,12 @@ class ObjectAnswer(BaseModel):
     source: Literal["cache", "api"]
     resource_version: str | None = None
     stale_seconds: float | None = None
+    freshness: Literal["confirmed", "unconfirmed"] | None = Field(
+        default=None, description="cache: confirmed = the server was heard from within seconds (or a probe answered)"
+    )
+    last_heard_seconds: float | None = Field(default=None, description="cache: since the watch last heard the server")
+    unconfirmed_since: str | None = Field(default=None, description="cache: when freshness was last confirmed (UTC)")
+    lagged: bool | None = Field(default=None, description="cache: it held an older copy; this is the server's")
     object: dict[str, Any]
     conditions: list[output.Condition] | None = Field(default=None, description="describe: all status conditions")
     events: list[core.EventRow] | None = Field(default=None, description="describe: recent events, newest first")
@@ -173,9 +184,12 @@ async def list_custom_resources(
     scope = None if (all_namespaces or not rt.namespaced) else ns
     if token.get("src", "cache") == "cache":
         store = await cache.readable_store(state, rt, scope)
-        if store is not None:
+        if store is not None and state.cache is not None:
+            fresh = await state.cache.confirm_list(rt, scope)
             try:
-                return _list_from_cache(state, rt, store, scope, label_selector, field_selector, limit, token, view)
+                return _list_from_cache(
+                    state, rt, store, fresh, scope, label_selector, field_selector, limit, token, view
+                )
             except UnsupportedFieldSelector:
                 pass  # fields beyond metadata.name/namespace (CRD selectableFields) are the API's to evaluate
         note = cache.cache_note(state.cache.get(rt) if state.cache else None, rt)
@@ -191,6 +205,7 @@ def _list_from_cache(
     state: AppState,
     rt: ResourceType,
     store: Store,
+    fresh: Freshness,
     namespace: str | None,
     label_selector: str | None,
     field_selector: str | None,
@@ -200,13 +215,16 @@ def _list_from_cache(
 ) -> ResourceList:
     """A page from the watch cache. Pages resume after the last (namespace, name) shown, so churn between pages
     neither repeats nor skips objects that existed throughout."""
-    objects = store.list(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
     allowed = state.settings.allowed_namespaces
-    if namespace is None and allowed and rt.namespaced:
-        objects = [o for o in objects if (o.get("metadata") or {}).get("namespace") in allowed]
     after = tuple(token.get("after") or ())
-    if after:
-        objects = [o for o in objects if _key(o) > after]
+    objects = store.list(
+        namespace=namespace,
+        label_selector=label_selector,
+        field_selector=field_selector,
+        after=(after[0], after[1]) if len(after) == 2 else None,
+        limit=limit + 1,  # one more tells whether there is a next page
+        namespaces=allowed if namespace is None and allowed and rt.namespaced else None,
+    )
     page = objects[:limit]
     items = [_row(item, view) for item in page]
     info = store.info()
@@ -217,7 +235,7 @@ def _list_from_cache(
         source="cache",
         resource_version=info.resource_version,
         synced=info.synced,
-        stale_seconds=round(info.stale_seconds, 3) if info.stale_seconds is not None else None,
+        **fresh.as_fields(exclude={"lagged"}),
         count=0,
         items=[],
     )
@@ -308,21 +326,22 @@ async def read_object(
     Returns the stripped object and an answer header saying where it came from; `object` is left for the caller.
     """
     store = await cache.readable_store(state, rt, namespace)
-    cached = store.get(name, namespace) if store is not None else None
-    if store is not None and cached is not None:
-        obj = dict(cached)  # the store already holds objects stripped of managedFields and last-applied
-        info = store.info()
-        stale = round(info.stale_seconds, 3) if info.stale_seconds is not None else None
+    found = None
+    if store is not None and state.cache is not None and (namespace or "", name) in store:
+        found = await state.cache.confirm_get(rt, name, namespace)  # probes when the watch has been silent
+    if found is not None and found.object is not None:
+        obj = found.object  # a fresh copy, stripped of managedFields and last-applied
         source: Literal["cache", "api"] = "cache"
+        fields = found.freshness.as_fields()
     else:
         # A cache miss is confirmed with the API: the cache may be a few milliseconds behind a create.
         obj = output.strip_object(await resources.get_object(state.kube, rt, namespace, name))
-        stale, source = None, "api"
+        source, fields = "api", {}
     header = ObjectAnswer(
         resource=rt.display,
         source=source,
         resource_version=(obj.get("metadata") or {}).get("resourceVersion"),
-        stale_seconds=stale,
+        **fields,
         object={},
     )
     return obj, header
