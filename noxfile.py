@@ -94,7 +94,18 @@ def kind(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Watch-cache benchmarks against the real control plane; prints `RESULT <id> <name> <value> <unit>` lines."""
+    """Watch-cache benchmarks against the real control plane; prints `RESULT <id> <name> <value> <unit>` lines.
+
+    100,000 objects (creating them takes minutes): `nox -s bench -- --sizes 100000 --runs 3`."""
     _install(session, "test")
     session.run("python", "-m", "mcp_k8s.binaries")
     session.run("python", "bench/bench_cache.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """Watch-cache soak (not in the default run): steady writes, connection drops, cache == fresh LIST checked
+    every minute; `nox -s soak -- --minutes 60` (default 60)."""
+    _install(session, "test")
+    session.run("python", "-m", "mcp_k8s.binaries")
+    session.run("python", "bench/soak_cache.py", *session.posargs)

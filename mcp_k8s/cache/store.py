@@ -737,6 +737,9 @@ class Store:
         self.probes["ok"] += 1
         self._probe_ok_at = self._clock()
         self._probe_failed_at = None
+        for shard in self._shards.values():
+            if shard.status is Status.STALE and shard.on_restart is not None:
+                shard.on_restart("The API server answers again")  # cut a backoff short: re-watch now
 
     def probe_failed(self, why: str) -> None:
         """A probe got no answer in time: answers say unconfirmed, and every shard's watch is restarted now
