@@ -106,13 +106,15 @@ class Confirmer:
             return
         done = self._in_flight = anyio.Event()
         try:
-            answered = False
+            answered = failed_here = False
             reason = f"no answer within {self.timeout:g} s"
             with anyio.move_on_after(self.timeout):
                 try:
                     await request()
                     answered = True
-                except (errors.Unavailable, errors.ServerError, errors.TooManyRequests) as exc:
+                except (errors.ServerError, errors.TooManyRequests) as exc:
+                    reason, failed_here = exc.message, True  # it answers, but cannot serve this type now
+                except errors.Unavailable as exc:
                     reason = exc.message
                 except errors.K8sError:
                     answered = True  # the server answered (403, 404 on the list, ...): it is there
@@ -120,7 +122,9 @@ class Confirmer:
                 self.store.probe_succeeded()
             else:
                 log.warning("watch cache freshness probe failed", resource=self.store.resource, reason=reason)
-                self.store.probe_failed(f"The API server did not answer a freshness probe ({reason})")
+                self.store.probe_failed(
+                    f"The API server did not answer a freshness probe ({reason})", relist=failed_here
+                )
         finally:
             self._in_flight = None
             done.set()

@@ -10,8 +10,8 @@ reconnects silently and has no read timeout. We read the raw stream line by line
     WATCH  allowWatchBookmarks, timeoutSeconds U(300, 600), client sock_read inactivity timeout; never without
            an RV; a partial line is never applied.
     probe  a freshness probe that got no answer (cache/freshness.py) → drop the watch, re-watch now (a silent
-           stream is not waited out to the inactivity timeout); one that gets an answer while we back off → re-watch
-           now.
+           stream is not waited out to the inactivity timeout); a 5xx answer → relist now (its error becomes the
+           status); an answer while we back off → re-watch now.
     ended  clean EOF → re-watch at once (a 0-event watch under 1 s → backoff + relist); disconnect → backoff +
            re-watch; stall (sock_read) → re-watch; refused → backoff + re-watch.
     ERROR  410 → relist NotOlderThan; 504 too-large → relist ""; 429 → wait max(backoff, retryAfterSeconds) +
@@ -189,12 +189,13 @@ class Reflector:
         self._internal_errors_since: float | None = None
         self._interruptible: anyio.CancelScope | None = None  # the open watch, or a backoff sleep
         self._restart_reason = ""
+        self._restart_relist = False
         shard.on_restart = self._restart
 
-    def _restart(self, why: str) -> None:
+    def _restart(self, why: str, relist: bool) -> None:
         """Called through the shard when a probe decides: end the current watch or backoff at once."""
         if self._interruptible is not None:
-            self._restart_reason = why
+            self._restart_reason, self._restart_relist = why, relist
             self._interruptible.cancel()
 
     # --- the loop ---------------------------------------------------------------------------------------------
@@ -350,6 +351,13 @@ class Reflector:
                 return await self._watch_stream()
             finally:
                 self._interruptible = None
+        if self._restart_relist:
+            return _Outcome(
+                _Action.RELIST,
+                "probe_error",
+                f"{self._restart_reason}; relisting {self.resource_type.display}.",
+                backoff=False,
+            )
         return _Outcome(
             _Action.REWATCH,
             "unconfirmed",

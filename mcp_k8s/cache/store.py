@@ -400,7 +400,8 @@ class Shard:
         self.stats = ShardStats()
         self.log_start_rv: str | None = None  # the change log covers this shard from here on
         self.log_start_time: float | None = None
-        self.on_restart: Callable[[str], None] | None = None  # set by the reflector: drop the watch, re-watch now
+        # Set by the reflector: drop the watch (or cut a backoff short) and re-watch now; relist=True: list first.
+        self.on_restart: Callable[[str, bool], None] | None = None
         self._store = store
         self._waiters: list[tuple[str, anyio.Event]] = []
 
@@ -519,16 +520,17 @@ class Shard:
         self.stats.events["BOOKMARK"] += 1
         self._advance(resource_version, self._store._clock())
 
-    def restart_watch(self, why: str) -> None:
-        """Ask the reflector to drop its watch and open a new one now (a probe found the server silent)."""
+    def restart_watch(self, why: str, *, relist: bool = False) -> None:
+        """Ask the reflector to drop its watch and open a new one now (a probe found the server silent), or to
+        relist first (the server answered the probe with an error for this type)."""
         if self.status is Status.LIVE:
             self._set_status(Status.STALE, why)
         if self.on_restart is not None:
-            self.on_restart(why)
+            self.on_restart(why, relist)
 
     def mark_live(self) -> None:
-        """A watch stream is open (HTTP 200)."""
-        self.current_at = self._store._clock()
+        """A watch stream is open (HTTP 200). Not yet "heard": a server can open a watch it then cannot feed (a
+        failing conversion webhook holds every event back), so only events, bookmarks and lists count."""
         self._set_status(Status.LIVE, None)
 
     def mark_stale(self, error: str) -> None:
@@ -739,15 +741,16 @@ class Store:
         self._probe_failed_at = None
         for shard in self._shards.values():
             if shard.status is Status.STALE and shard.on_restart is not None:
-                shard.on_restart("The API server answers again")  # cut a backoff short: re-watch now
+                shard.on_restart("The API server answers again", False)  # cut a backoff short: re-watch now
 
-    def probe_failed(self, why: str) -> None:
-        """A probe got no answer in time: answers say unconfirmed, and every shard's watch is restarted now
-        (a silent stream must not wait out the client's inactivity timeout)."""
+    def probe_failed(self, why: str, *, relist: bool = False) -> None:
+        """A probe got no answer in time (or a server error): answers say unconfirmed, and every shard's watch is
+        restarted now (a silent stream must not wait out the client's inactivity timeout). `relist`: the server
+        answered with an error for this type, so the reflector lists (and reports that list's error) instead."""
         self.probes["failed"] += 1
         self._probe_failed_at = self._clock()
         for shard in self._shards.values():
-            shard.restart_watch(why)
+            shard.restart_watch(why, relist=relist)
 
     def repair(self, key: Key, obj: Obj | None) -> None:
         """Store what a get's probe found (None: the object is gone) in the shard that holds `key`."""

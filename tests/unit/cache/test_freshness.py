@@ -41,7 +41,7 @@ def make(namespaces: list[str] | None = None) -> tuple[Store, Clock, list[str]]:
     )
     restarts: list[str] = []
     for shard in store.shards:
-        shard.on_restart = restarts.append
+        shard.on_restart = lambda why, _relist: restarts.append(why)
     return store, clock, restarts
 
 
@@ -100,7 +100,10 @@ def test_a_failed_probe_says_unconfirmed_since_the_last_confirmation_and_restart
     clock.now += 5.0
     assert not store.freshness().probe_due  # the watch is down: a list probe proves nothing; a get's can
     assert store.freshness(for_get=True).probe_due
-    shard.mark_live()  # the new watch is open: the server is heard again
+    shard.mark_live()  # the new watch is open, but an open watch that delivers nothing proves nothing
+    assert not store.freshness().confirmed
+    assert store.freshness().probe_due  # the watch is live again: a list probe can confirm
+    shard.bookmark("11")  # heard
     assert store.freshness().confirmed
 
 
@@ -256,6 +259,8 @@ async def test_a_frozen_server_is_reported_within_the_deadline_and_the_watch_res
         fake.frozen.set()
         fake.frozen = None
         assert await store.wait_status(Status.LIVE, timeout=2)
+        assert not (await confirmer.confirm_list(None)).confirmed  # an open watch alone does not confirm
+        await anyio.sleep(0.6)  # past `retry`: the next read probes, and the server answers
         assert (await confirmer.confirm_list(None)).confirmed
 
 
