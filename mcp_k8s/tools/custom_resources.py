@@ -239,7 +239,8 @@ def _list_from_cache(
         count=0,
         items=[],
     )
-    fit = output.fit_items(items, state.settings.output_budget, output.size_of(envelope) + 200, measure=output.size_of)
+    # Room for what is added after the fit: the continue token and the truncation note (~300 bytes together).
+    fit = output.fit_items(items, state.settings.output_budget, output.size_of(envelope) + 400, measure=output.size_of)
     next_token: str | None = None
     truncated: output.Truncation | None = None
     if fit < len(items) or len(objects) > limit:
