@@ -109,3 +109,11 @@ def soak(session: nox.Session) -> None:
     _install(session, "test")
     session.run("python", "-m", "mcp_k8s.binaries")
     session.run("python", "bench/soak_cache.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_gate(session: nox.Session) -> None:
+    """What the policy gate and SubjectAccessReview caching cost on a cached read (side by side, one run)."""
+    _install(session, "test")
+    session.run("python", "-m", "mcp_k8s.binaries")
+    session.run("python", "bench/bench_gate.py", *session.posargs)

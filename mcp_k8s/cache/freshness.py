@@ -26,7 +26,7 @@ from typing import Any
 
 import anyio
 
-from mcp_k8s import errors
+from mcp_k8s import errors, policy
 from mcp_k8s.cache.store import Freshness, Obj, Store, rv_newer, strip
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import ResourceType
@@ -108,7 +108,8 @@ class Confirmer:
         try:
             answered = failed_here = False
             reason = f"no answer within {self.timeout:g} s"
-            with anyio.move_on_after(self.timeout):
+            # The caller's read was decided before; the probe is the cache's own question, like its watch.
+            with anyio.move_on_after(self.timeout), policy.as_server():
                 try:
                     await request()
                     answered = True

@@ -211,11 +211,11 @@ class Freshness:
     def stale_seconds(self) -> float | None:
         return 0.0 if self.confirmed else self.confirmed_seconds
 
-    def as_fields(self, exclude: Collection[str] = ()) -> dict[str, Any]:
-        """The freshness part of a cached answer's header."""
+    def as_fields(self) -> dict[str, Any]:
+        """The freshness part of a cached answer's header: `stale_seconds`, and `cache` {freshness,
+        last_heard_seconds, unconfirmed_since, lagged} without the parts that do not apply."""
         since = self.unconfirmed_since_wall
-        fields = {
-            "stale_seconds": None if self.stale_seconds is None else round(self.stale_seconds, 3),
+        detail = {
             "freshness": "confirmed" if self.confirmed else "unconfirmed",
             "last_heard_seconds": None if self.last_heard_seconds is None else round(self.last_heard_seconds, 3),
             "unconfirmed_since": None
@@ -223,7 +223,10 @@ class Freshness:
             else time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since)) + f".{int(since % 1 * 1000):03d}Z",
             "lagged": True if self.lagged else None,
         }
-        return {k: v for k, v in fields.items() if k not in exclude}
+        return {
+            "stale_seconds": None if self.stale_seconds is None else round(self.stale_seconds, 3),
+            "cache": {k: v for k, v in detail.items() if v is not None},
+        }
 
 
 @dataclass

@@ -1,12 +1,13 @@
 """Custom-resource tools: list, get, create, patch (merge / json / server-side apply), delete.
 
 Thin by design: validate arguments, resolve the type and namespace, call kube/ (or read the watch cache), shape the
-answer with output.py. Secrets are refused here on purpose: they only travel through the secret tools, which never
-return values unless the operator allowed it.
+answer with output.py. Rules (secrets, namespaces, read-only, denied types) are not checked here: the policy gate
+below every request and cached read decides them (mcp_k8s/policy.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -15,14 +16,15 @@ from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
+from mcp_k8s.cache.access import CachedType
 from mcp_k8s.cache.selectors import UnsupportedFieldSelector
-from mcp_k8s.cache.store import Freshness, Store
 from mcp_k8s.kube import core, resources
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools import cache
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
+    AllNamespaces,
     AppState,
     Confirm,
     ContinueToken,
@@ -47,7 +49,17 @@ from mcp_k8s.tools.base import (
 )
 
 _MAX_BODY_TEXT = 1_000_000
-_SECRET_TYPES = {("", "secrets")}
+
+
+class CacheFreshness(BaseModel):
+    """How current a cached answer is known to be (store.py's state table)."""
+
+    freshness: Literal["confirmed", "unconfirmed"] = Field(
+        description="confirmed: the server was heard from within seconds, or a probe just answered"
+    )
+    last_heard_seconds: float | None = Field(default=None, description="Since the watch last heard from the server")
+    unconfirmed_since: str | None = Field(default=None, description="UTC time freshness was last confirmed")
+    lagged: bool | None = Field(default=None, description="The cache held an older copy; this is the server's")
 
 
 class ResourceList(BaseModel):
@@ -62,11 +74,7 @@ class ResourceList(BaseModel):
     resource_version: str | None = None
     synced: bool | None = None
     stale_seconds: float | None = None
-    freshness: Literal["confirmed", "unconfirmed"] | None = Field(
-        default=None, description="cache: confirmed = the server was heard from within seconds (or a probe answered)"
-    )
-    last_heard_seconds: float | None = Field(default=None, description="cache: since the watch last heard the server")
-    unconfirmed_since: str | None = Field(default=None, description="cache: when freshness was last confirmed (UTC)")
+    cache: CacheFreshness | None = None  # source=cache: how current it is known to be
     count: int
     items: list[dict[str, Any]] = Field(description="Summary rows (default) or full objects (view=full)")
     continue_token: str | None = Field(default=None, description="Pass back to get the next page")
@@ -82,12 +90,7 @@ class ObjectAnswer(BaseModel):
     source: Literal["cache", "api"]
     resource_version: str | None = None
     stale_seconds: float | None = None
-    freshness: Literal["confirmed", "unconfirmed"] | None = Field(
-        default=None, description="cache: confirmed = the server was heard from within seconds (or a probe answered)"
-    )
-    last_heard_seconds: float | None = Field(default=None, description="cache: since the watch last heard the server")
-    unconfirmed_since: str | None = Field(default=None, description="cache: when freshness was last confirmed (UTC)")
-    lagged: bool | None = Field(default=None, description="cache: it held an older copy; this is the server's")
+    cache: CacheFreshness | None = None  # source=cache: how current it is known to be
     object: dict[str, Any]
     conditions: list[output.Condition] | None = Field(default=None, description="describe: all status conditions")
     events: list[core.EventRow] | None = Field(default=None, description="describe: recent events, newest first")
@@ -120,21 +123,11 @@ class DeleteAnswer(BaseModel):
     message: str
 
 
-def refuse_secrets(rt: ResourceType) -> None:
-    """Secrets never travel through the generic paths (tools or k8s:// resources), whatever name they are asked by."""
-    if (rt.group, rt.plural) in _SECRET_TYPES:
-        raise errors.NotAllowed(
-            "Secrets are only handled by the secret tools (list_secrets, get_secret, ...), which never return values "
-            "unless the server allows it; use those."
-        )
-
-
 async def _target(
     state: AppState, plural: str, group: str | None, version: str | None, namespace: str | None
 ) -> tuple[ResourceType, str | None]:
-    """Resolve the type, refuse secrets, and resolve the namespace only for namespaced types."""
+    """Resolve the type, and the namespace only for namespaced types."""
     rt = await state.resource_type(plural, group, version)
-    refuse_secrets(rt)
     return rt, (await state.namespace(namespace) if rt.namespaced else None)
 
 
@@ -168,31 +161,28 @@ async def list_custom_resources(
     group: Group = None,
     version: Version = None,
     namespace: Namespace = None,
-    all_namespaces: Annotated[bool, Field(description="List across all (allowed) namespaces")] = False,
+    all_namespaces: AllNamespaces = False,
     label_selector: LabelSelector = None,
     field_selector: FieldSelector = None,
     limit: Limit = 50,
     continue_token: ContinueToken = None,
-    view: Annotated[
-        Literal["summary", "full"], Field(description="summary: name/age/status rows; full: whole objects")
-    ] = "summary",
+    view: Annotated[Literal["summary", "full"], Field(description="full: whole objects")] = "summary",
 ) -> ResourceList:
-    """List custom resources of one type, as summaries (name, age, phase, key conditions) or full objects."""
+    """List custom resources of one type: summary rows (kubectl columns) or full objects."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, None if all_namespaces else namespace)
     token = output.decode_token(continue_token) if continue_token else {}
     scope = None if (all_namespaces or not rt.namespaced) else ns
     if token.get("src", "cache") == "cache":
         store = await cache.readable_store(state, rt, scope)
-        if store is not None and state.cache is not None:
-            fresh = await state.cache.confirm_list(rt, scope)
+        if store is not None:
             try:
-                return _list_from_cache(
-                    state, rt, store, fresh, scope, label_selector, field_selector, limit, token, view
+                return await _list_from_cache(
+                    state, rt, store, scope, label_selector, field_selector, limit, token, view
                 )
             except UnsupportedFieldSelector:
                 pass  # fields beyond metadata.name/namespace (CRD selectableFields) are the API's to evaluate
-        note = cache.cache_note(state.cache.get(rt) if state.cache else None, rt)
+        note = cache.cache_note(state.cache.get(rt), rt)
     else:
         note = None
     answer = await _list_from_api(
@@ -201,11 +191,10 @@ async def list_custom_resources(
     return answer.model_copy(update={"note": note}) if note else answer
 
 
-def _list_from_cache(
+async def _list_from_cache(
     state: AppState,
     rt: ResourceType,
-    store: Store,
-    fresh: Freshness,
+    store: CachedType,
     namespace: str | None,
     label_selector: str | None,
     field_selector: str | None,
@@ -215,18 +204,18 @@ def _list_from_cache(
 ) -> ResourceList:
     """A page from the watch cache. Pages resume after the last (namespace, name) shown, so churn between pages
     neither repeats nor skips objects that existed throughout."""
-    allowed = state.settings.allowed_namespaces
+    fresh = await store.freshness(namespace)  # first: probes when the watch has been silent, then we read
     after = tuple(token.get("after") or ())
-    objects = store.list(
+    objects = await store.list(
         namespace=namespace,
         label_selector=label_selector,
         field_selector=field_selector,
         after=(after[0], after[1]) if len(after) == 2 else None,
         limit=limit + 1,  # one more tells whether there is a next page
-        namespaces=allowed if namespace is None and allowed and rt.namespaced else None,
     )
     page = objects[:limit]
-    items = [_row(item, view) for item in page]
+    row = await _row_maker(state, rt, view)
+    items = [row(item) for item in page]
     info = store.info()
     envelope = ResourceList(
         resource=rt.display,
@@ -235,7 +224,7 @@ def _list_from_cache(
         source="cache",
         resource_version=info.resource_version,
         synced=info.synced,
-        **fresh.as_fields(exclude={"lagged"}),
+        **fresh.as_fields(),
         count=0,
         items=[],
     )
@@ -286,7 +275,9 @@ async def _list_from_api(
         )
         meta = page.get("metadata") or {}
         versions.append(meta.get("resourceVersion"))
-        return [_row(item, view) for item in page.get("items") or []], meta.get("continue")
+        return [row(item) for item in page.get("items") or []], meta.get("continue")
+
+    row = await _row_maker(state, rt, view)
 
     versions: list[str | None] = []
     envelope = ResourceList(resource=rt.display, kind=rt.kind, source="api", count=0, items=[])
@@ -313,10 +304,12 @@ async def _list_from_api(
     )
 
 
-def _row(obj: dict[str, Any], view: str) -> dict[str, Any]:
+async def _row_maker(state: AppState, rt: ResourceType, view: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """How each listed object becomes a row: the whole object, or a summary with the CRD's printer columns."""
     if view == "full":
-        return output.strip_object(obj)
-    return output.summarize(obj).model_dump(exclude_none=True, exclude_defaults=True)
+        return output.strip_object
+    columns = tuple((c.key, c.json_path) for c in await state.discovery.printer_columns(rt))
+    return lambda obj: output.summary_row(obj, columns)
 
 
 async def read_object(
@@ -327,9 +320,7 @@ async def read_object(
     Returns the stripped object and an answer header saying where it came from; `object` is left for the caller.
     """
     store = await cache.readable_store(state, rt, namespace)
-    found = None
-    if store is not None and state.cache is not None and (namespace or "", name) in store:
-        found = await state.cache.confirm_get(rt, name, namespace)  # probes when the watch has been silent
+    found = await store.confirmed_get(name, namespace) if store is not None else None  # probes when silent
     if found is not None and found.object is not None:
         obj = found.object  # a fresh copy, stripped of managedFields and last-applied
         source: Literal["cache", "api"] = "cache"
@@ -357,14 +348,13 @@ async def get_custom_resource(
     namespace: Namespace = None,
     fields: Annotated[
         list[str] | None,
-        Field(default=None, max_length=50, description="Only these dotted paths, e.g. ['spec', 'status.conditions']"),
+        Field(default=None, max_length=50, description="Only these paths, e.g. ['spec', 'status.conditions']"),
     ] = None,
     describe: Annotated[
-        bool, Field(description="Also return all status conditions and the object's recent events (kubectl describe)")
+        bool, Field(description="Add all status conditions and recent events (kubectl describe)")
     ] = False,
 ) -> ObjectAnswer:
-    """Get one custom resource (managedFields and last-applied annotation removed); describe=true adds its
-    conditions and recent events, which is usually what explains an unhealthy resource."""
+    """Get one custom resource; describe=true adds its conditions and recent events."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     obj, answer = await read_object(state, rt, ns, check_name(name))
@@ -403,7 +393,7 @@ async def create_custom_resource(
     plural: Plural,
     body: Annotated[
         dict[str, Any] | str,
-        Field(description="The object (JSON object or YAML text); apiVersion, kind and namespace are filled in"),
+        Field(description="The object, JSON or YAML; apiVersion, kind, namespace filled in"),
     ],
     group: Group = None,
     version: Version = None,
@@ -450,26 +440,19 @@ async def patch_custom_resource(
     name: Name,
     patch: Annotated[
         dict[str, Any] | list[dict[str, Any]] | str,
-        Field(
-            description="merge: a partial object; json: a list of RFC 6902 operations; apply: the fields you manage "
-            "(server-side apply). JSON or YAML text also accepted"
-        ),
+        Field(description="merge: partial object; json: RFC 6902 ops; apply: the fields you manage"),
     ],
-    patch_type: Annotated[
-        Literal["merge", "json", "apply"], Field(description="merge (default), json (RFC 6902) or apply (server-side)")
-    ] = "merge",
+    patch_type: Annotated[Literal["merge", "json", "apply"], Field()] = "merge",
     group: Group = None,
     version: Version = None,
     namespace: Namespace = None,
-    subresource: Annotated[
-        Literal["status"] | None, Field(description="Patch the status subresource instead of the object")
-    ] = None,
+    subresource: Annotated[Literal["status"] | None, Field()] = None,
     force_conflicts: Annotated[
         bool, Field(description="apply only: take ownership of fields another manager owns")
     ] = False,
     dry_run: DryRun = False,
 ) -> WriteAnswer:
-    """Patch a custom resource with a merge patch, a JSON patch, or server-side apply (field manager mcp-k8s)."""
+    """Patch a custom resource: merge patch, JSON patch or server-side apply."""
     state = app(ctx)
     document = _parse_document(patch, "patch")
     rt, ns = await _target(state, plural, group, version, namespace)
@@ -513,7 +496,7 @@ async def delete_custom_resource(
     dry_run: DryRun = False,
     force: Force = False,
 ) -> DeleteAnswer:
-    """Delete a custom resource. Asks the user to confirm when the client supports it; otherwise needs force=true."""
+    """Delete a custom resource; confirms with the user, or needs force=true."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     check_name(name)

@@ -20,6 +20,7 @@ from mcp_k8s.kube.secrets import GeneratedKey, GenerateSpec, SecretView
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
+    AllNamespaces,
     Confirm,
     ContinueToken,
     Ctx,
@@ -54,8 +55,7 @@ SecretData = Annotated[
     WithJsonSchema(
         {
             "anyOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "null"}],
-            "description": "Key → plain-text value (not base64; the server encodes). Keys use letters, digits, "
-            "'-', '_' and '.'",
+            "description": "Key → plain-text value (not base64)",
         }
     ),
 ]
@@ -64,11 +64,10 @@ Generate = Annotated[
     Field(
         default=None,
         max_length=secrets.MAX_KEYS_PER_CALL,
-        description="Keys whose values the server generates with a CSPRNG and stores without returning them: a key "
-        "name (32 alphanumeric characters) or {key, length, alphabet, characters}",
+        description="Keys to fill with generated values, never returned: a name or {key, length, alphabet, characters}",
     ),
 ]
-Labels = Annotated[dict[str, str] | None, Field(default=None, description="Labels to set")]
+Labels = Annotated[dict[str, str] | None, Field(default=None)]
 
 
 class SecretRow(BaseModel):
@@ -165,13 +164,13 @@ def _fit_keys(view: SecretView, budget: int) -> tuple[SecretView, output.Truncat
 async def list_secrets(
     ctx: Ctx,
     namespace: Namespace = None,
-    all_namespaces: Annotated[bool, Field(description="List across all (allowed) namespaces")] = False,
+    all_namespaces: AllNamespaces = False,
     label_selector: LabelSelector = None,
     field_selector: FieldSelector = None,
     limit: Limit = 50,
     continue_token: ContinueToken = None,
 ) -> SecretList:
-    """List secrets: names, types and keys, never values (field_selector can match type=kubernetes.io/tls)."""
+    """List secrets: names, types and keys, never values."""
     state = app(ctx)
     budget = state.settings.output_budget
 
@@ -203,15 +202,13 @@ async def get_secret(
     ctx: Ctx,
     name: Name,
     namespace: Namespace = None,
-    include_values: Annotated[
-        bool, Field(description="Return decoded values too (only on a server started with --allow-secret-values)")
-    ] = False,
+    include_values: Annotated[bool, Field(description="Needs --allow-secret-values on the server")] = False,
     keys: Annotated[
         list[str] | None,
-        Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL, description="With include_values: only these keys"),
+        Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL),
     ] = None,
 ) -> SecretDetails:
-    """Get one secret: keys with decoded sizes, type, labels, annotations; values only where server policy allows."""
+    """Get one secret: keys with sizes, type, labels; values only if server policy allows."""
     state = app(ctx)
     ns = await state.namespace(namespace)
     stored = await secrets.read_secret(state.kube, ns, check_name(name))
@@ -288,17 +285,16 @@ async def create_secret(
         Field(
             min_length=1,
             max_length=253,
-            description="Secret type: Opaque, kubernetes.io/tls, kubernetes.io/basic-auth, "
-            "kubernetes.io/dockerconfigjson, ...",
+            description="e.g. Opaque, kubernetes.io/tls",
         ),
     ] = "Opaque",
     labels: Labels = None,
-    annotations: Annotated[dict[str, str] | None, Field(default=None, description="Annotations to set")] = None,
-    immutable: Annotated[bool, Field(description="Make the data unchangeable once created")] = False,
+    annotations: Annotated[dict[str, str] | None, Field(default=None)] = None,
+    immutable: Annotated[bool, Field()] = False,
     namespace: Namespace = None,
     dry_run: DryRun = False,
 ) -> SecretWriteAnswer:
-    """Create a secret from plain values and/or keys whose values the server generates (never returned)."""
+    """Create a secret from given values and/or generated ones (never returned)."""
     check_name(name)
     change = secrets.Change.parse(data, generate)
     state = app(ctx)
@@ -322,14 +318,12 @@ async def update_secret(
     name: Name,
     data: SecretData = None,
     generate: Generate = None,
-    remove_keys: Annotated[
-        list[str] | None, Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL, description="Keys to delete")
-    ] = None,
+    remove_keys: Annotated[list[str] | None, Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL)] = None,
     labels: Labels = None,
     namespace: Namespace = None,
     dry_run: DryRun = False,
 ) -> SecretWriteAnswer:
-    """Set or replace keys (given or generated) and remove keys; other keys, even ones changed meanwhile, survive."""
+    """Set, replace or remove keys (given or generated); other keys are kept."""
     check_name(name)
     change = secrets.Change.parse(data, generate, remove_keys or ())
     state = app(ctx)
@@ -360,7 +354,7 @@ async def delete_secret(
     dry_run: DryRun = False,
     force: Force = False,
 ) -> SecretDeleteAnswer:
-    """Delete a secret. Asks the user to confirm when the client supports it; otherwise needs force=true."""
+    """Delete a secret; confirms with the user, or needs force=true."""
     state = app(ctx)
     ns = await state.namespace(namespace)
     check_name(name)
@@ -374,10 +368,10 @@ async def delete_secret(
 
 
 TOOLS: list[ToolSpec] = [
-    spec(list_secrets, title="List secrets (names, types, keys)", read_only=True),
-    spec(get_secret, title="Get a secret (keys and sizes)", read_only=True),
-    spec(create_secret, title="Create a secret", read_only=False),
+    spec(list_secrets, title="List secrets", read_only=True, secrets=True),
+    spec(get_secret, title="Get a secret", read_only=True, secrets=True),
+    spec(create_secret, title="Create a secret", read_only=False, secrets=True),
     # Replacing or removing a key loses the old value for good: destructive. Generated values differ per call.
-    spec(update_secret, title="Update a secret's keys", read_only=False, destructive=True),
-    spec(delete_secret, title="Delete a secret", read_only=False, destructive=True, idempotent=True),
+    spec(update_secret, title="Update a secret", read_only=False, destructive=True, secrets=True),
+    spec(delete_secret, title="Delete a secret", read_only=False, destructive=True, idempotent=True, secrets=True),
 ]

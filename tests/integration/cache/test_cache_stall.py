@@ -54,7 +54,7 @@ async def test_a_frozen_apiserver_makes_answers_unconfirmed_and_its_return_is_se
                             took,
                             got.freshness.confirmed,
                             listed.confirmed,
-                            listed.as_fields()["unconfirmed_since"],
+                            listed.as_fields()["cache"].get("unconfirmed_since"),
                         )
                     )
                     await anyio.sleep(0.5)

@@ -56,13 +56,7 @@ def test_live_and_recently_heard_is_confirmed_without_a_probe() -> None:
     assert fresh.confirmed
     assert not fresh.probe_due
     assert fresh.last_heard_seconds == 3.0
-    assert fresh.as_fields() == {
-        "stale_seconds": 0.0,
-        "freshness": "confirmed",
-        "last_heard_seconds": 3.0,
-        "unconfirmed_since": None,
-        "lagged": None,
-    }
+    assert fresh.as_fields() == {"stale_seconds": 0.0, "cache": {"freshness": "confirmed", "last_heard_seconds": 3.0}}
 
 
 def test_silence_past_quiet_asks_for_a_probe_and_an_answer_confirms() -> None:
@@ -94,9 +88,9 @@ def test_a_failed_probe_says_unconfirmed_since_the_last_confirmation_and_restart
     assert not fresh.confirmed
     assert not fresh.probe_due
     fields = fresh.as_fields()
-    assert fields["freshness"] == "unconfirmed"
+    assert fields["cache"]["freshness"] == "unconfirmed"
     assert fields["stale_seconds"] == 4.0
-    assert fields["unconfirmed_since"] == "2023-11-14T22:30:00.000Z"  # wall time of the list (clock 1000)
+    assert fields["cache"]["unconfirmed_since"] == "2023-11-14T22:30:00.000Z"  # wall time of the list (clock 1000)
     clock.now += 5.0
     assert not store.freshness().probe_due  # the watch is down: a list probe proves nothing; a get's can
     assert store.freshness(for_get=True).probe_due
@@ -250,7 +244,7 @@ async def test_a_frozen_server_is_reported_within_the_deadline_and_the_watch_res
         fresh = await confirmer.confirm_list(None)
         assert anyio.current_time() - began < 0.6
         assert not fresh.confirmed
-        assert fresh.as_fields()["unconfirmed_since"] is not None
+        assert fresh.as_fields()["cache"]["unconfirmed_since"] is not None
         await fake.wait_for("watch", 2, timeout=2)  # re-watched at once, not after the inactivity timeout
         assert store.stats().watch_restarts["unconfirmed"] == 1
         got = await confirmer.confirm_get("a", "ns")  # inside `retry`: answered at once, unconfirmed
@@ -277,7 +271,7 @@ async def test_a_get_probe_returns_and_stores_the_newer_object(tmp_path: Path) -
         assert got.object["spec"] == {"size": 7}
         assert got.freshness.confirmed
         assert got.freshness.lagged
-        assert got.freshness.as_fields()["lagged"] is True
+        assert got.freshness.as_fields()["cache"]["lagged"] is True
         assert "managedFields" not in got.object["metadata"]
         stored = store.get("a", "ns")
         assert stored is not None
