@@ -12,8 +12,8 @@ Semantics borrowed from client-go, because the tools' answers depend on them:
 - Objects are stored without `metadata.managedFields` and the last-applied annotation (nothing a model needs),
   each as compact JSON bytes plus its labels (for selectors): ~1.3 KiB for a 1.6 KB object instead of ~5 KiB of
   dicts and strings, and nothing for the cyclic GC to walk. Reads decode (orjson, ~µs per object) only what they
-  return, so every object a reader gets is its own to mutate. Keys are kept sorted per shard, so a page of a
-  list costs its own size, not the store's.
+  return; the last HOT_OBJECTS decoded stay decoded, so a page or an object read again costs no decode. Keys are
+  kept sorted per shard, so a page of a list costs its own size, not the store's.
 - A watch event older than the stored object (a get's probe already repaired it) is not applied; one with the
   stored resourceVersion changes nothing and is not published twice.
 - resourceVersions are compared as integers when both are digits (kube-apiserver RVs are etcd revisions), else
@@ -50,7 +50,7 @@ import heapq
 import math
 import sys
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -98,6 +98,7 @@ Labels = Mapping[str, str]
 Entry = tuple[bytes, Labels | None]  # an object as stored: compact JSON, and its labels for selectors
 
 DEFAULT_CHANGE_LOG_SIZE = 10_000
+HOT_OBJECTS = 128  # decoded objects kept per store for repeated reads (a page of 100 read again, a polled get)
 DEFAULT_SUBSCRIBER_BUFFER = 1_000
 
 
@@ -639,6 +640,7 @@ class Store:
         self._closed = False
         self._probe_ok_at: float | None = None
         self._probe_failed_at: float | None = None
+        self._hot: OrderedDict[Key, tuple[bytes, Obj]] = OrderedDict()  # recently read objects, decoded
 
     # --- shards -----------------------------------------------------------------------------------------------
 
@@ -780,13 +782,29 @@ class Store:
         return sum(len(s.objects) for s in self._shards.values())
 
     def get(self, name: str, namespace: str | None = None) -> Obj | None:
-        """One object (a fresh dict), or None. `namespace` is ignored for cluster-scoped objects' key ""."""
+        """One object, or None: a shallow copy (top level yours, nested values shared: do not mutate those).
+        `namespace` is ignored for cluster-scoped objects' key ""."""
         key = (namespace or "", name)
         for shard in self._shards_for(namespace):
             found = shard.objects.get(key)
             if found is not None:
-                return decode(found)
+                return dict(self._decoded(key, found))
         return None
+
+    def _decoded(self, key: Key, entry: Entry) -> Obj:
+        """The decoded object, from the few most recently read (a page read again, a polled get) or decoded now.
+        Bounded (HOT_OBJECTS), so memory stays per store, not per object; an entry replaced by a newer version is
+        a different bytes object, so a stale decode is never returned."""
+        hot = self._hot
+        found = hot.get(key)
+        if found is not None and found[0] is entry[0]:
+            hot.move_to_end(key)
+            return found[1]
+        obj = decode(entry)
+        hot[key] = (entry[0], obj)
+        if len(hot) > HOT_OBJECTS:
+            hot.popitem(last=False)
+        return obj
 
     def __contains__(self, key: object) -> bool:
         """`(namespace, name) in store`, without decoding anything."""
@@ -805,7 +823,8 @@ class Store:
         """Objects sorted by (namespace, name), filtered like the API would; bad selectors raise InvalidInput.
 
         `after` resumes after a key and `limit` stops early, so a page costs its own size (the keys are sorted);
-        `namespaces` keeps only those namespaces. Only the returned objects are decoded.
+        `namespaces` keeps only those namespaces. Only the returned objects are decoded, and they are shared with
+        later reads of the same version: treat them as read-only.
         """
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector)
@@ -836,7 +855,7 @@ class Store:
                 continue
             if fields.terms and not fields.matches_key(*key):
                 continue
-            out.append(decode(entry))
+            out.append(self._decoded(key, entry))
             if limit is not None and len(out) >= limit:
                 break
         return out

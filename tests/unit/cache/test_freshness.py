@@ -165,13 +165,13 @@ def test_a_probe_that_finds_the_object_gone_removes_it_once() -> None:
 # --- the compact store's read path -------------------------------------------------------------------------------
 
 
-def test_reads_are_private_copies_and_pages_walk_sorted_keys() -> None:
+def test_gets_are_copies_and_pages_walk_sorted_keys() -> None:
     store, _, _ = make(["a", "b"])
     store.shard("a").replace([widget(f"x{i}", "a", app="web" if i % 2 else "db") for i in range(5)], "10")
     store.shard("b").replace([widget(f"y{i}", "b", app="web") for i in range(3)], "10")
     one = store.get("x1", "a")
     assert one is not None
-    one["spec"]["size"] = 99
+    one["spec"] = {"size": 99}  # the top level is the caller's
     again = store.get("x1", "a")
     assert again is not None
     assert again["spec"]["size"] == 1
@@ -190,6 +190,11 @@ def test_reads_are_private_copies_and_pages_walk_sorted_keys() -> None:
     store.shard("a").apply("DELETED", widget("x1", "a", rv=11))
     store.shard("a").apply("ADDED", widget("x9", "a", rv=12))
     assert names(namespace="a") == ["a/x0", "a/x2", "a/x3", "a/x4", "a/x9"]
+    newer = widget("x0", "a", rv=13)
+    newer["spec"] = {"size": 5}
+    store.shard("a").apply("MODIFIED", newer)  # a decoded copy of the old version is never served again
+    [x0] = store.list(namespace="a", limit=1)
+    assert x0["spec"] == {"size": 5}
 
 
 # --- the confirmer against the fake ------------------------------------------------------------------------------
