@@ -301,12 +301,12 @@ async def measure_memory(kube: KubeClient, n: int, *, with_baseline: bool) -> tu
     result(ident, "rss_growth_per_object", (rss_mib() - rss_before) * 1024 / n, "KiB")
     old_store = None
     if with_baseline:
-        # The same objects, decoded as the old reflector did (json.loads), for the old store to hold.
-        items = [json.loads(entry[0]) for shard in store.shards for entry in shard.objects.values()]
+        module = baseline_store_module()
         gc.collect()
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
-        module = baseline_store_module()
+        # The same objects, decoded as the old reflector did (json.loads), for the old store to hold.
+        items = [json.loads(entry[0]) for shard in store.shards for entry in shard.objects.values()]
         old_store = module.Store(RT.display)
         old_store.shard(None).replace(items, store.resource_version)
         del items
