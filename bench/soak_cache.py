@@ -112,7 +112,9 @@ async def main(argv: Sequence[str]) -> int:
                     ns = NAMESPACES[int(name.split("-")[1]) % len(NAMESPACES)]
                     body = {"metadata": {"annotations": {"nonce": secrets.token_hex(4)}}}
                     doc = await writer.request("PATCH", RT.path(ns, name), op=op, body=body, content_type=MERGE_PATCH)
-                rv = str(doc["metadata"]["resourceVersion"])
+                rv = str((doc.get("metadata") or {}).get("resourceVersion") or "")
+                if not rv:
+                    return  # a DELETE may answer with a Status: no resourceVersion to time
                 acked[rv] = time.perf_counter()
                 if int(rv) > int(last_rv):
                     last_rv = rv
