@@ -91,10 +91,13 @@ async def main(argv: Sequence[str]) -> int:
         in_flight = 0
         last_rv = "0"
 
+        limiter = anyio.CapacityLimiter(16)  # a writer that cannot keep up falls behind; it does not pile up
+
         async def write_one() -> None:
             nonlocal next_index, in_flight, last_rv
             roll = rng.random()
             in_flight += 1
+            await limiter.acquire()
             try:
                 if roll < 0.1 or len(alive) < 100:
                     obj = make_object(next_index)
@@ -122,6 +125,7 @@ async def main(argv: Sequence[str]) -> int:
                 if not isinstance(exc, errors.NotFound | errors.Conflict):
                     failures.append(str(exc))
             finally:
+                limiter.release()
                 in_flight -= 1
 
         async def write_steadily(task_group: anyio.abc.TaskGroup) -> None:
