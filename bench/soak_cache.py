@@ -97,7 +97,6 @@ async def main(argv: Sequence[str]) -> int:
             nonlocal next_index, in_flight, last_rv
             roll = rng.random()
             in_flight += 1
-            await limiter.acquire()
             try:
                 if roll < 0.1 or len(alive) < 100:
                     obj = make_object(next_index)
@@ -136,8 +135,9 @@ async def main(argv: Sequence[str]) -> int:
                 delay = began + i / args.rate - time.perf_counter()
                 if delay > 0:
                     await anyio.sleep(delay)
-                elif delay < -1:  # paused for a check: do not burst to catch up
+                elif delay < -1:  # paused, or the server is slower than the rate: do not burst to catch up
                     began, i = time.perf_counter(), 0
+                await limiter.acquire()  # released by write_one: at most 16 in flight, never a backlog
                 task_group.start_soon(write_one)
 
         async with tcp_proxy("127.0.0.1", server_port(plane.admin_kubeconfig)) as proxy:
