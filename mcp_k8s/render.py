@@ -25,7 +25,11 @@ def render(content: Mapping[str, Any]) -> str:
     tables = [k for k, v in content.items() if isinstance(v, list) and v and all(isinstance(r, Mapping) for r in v)]
     parts: list[str] = []
     for index, key in enumerate(tables):
-        rendered = table(content[key], shared_namespace=content.get("namespace"))
+        rows = content[key]
+        if all("metadata" in row for row in rows):  # whole objects (view=full): YAML documents, like -o yaml
+            rendered = "\n---\n".join(yaml_text(row) for row in rows)
+        else:
+            rendered = table(rows, shared_namespace=content.get("namespace"))
         parts.append(rendered if index == 0 else f"{key}:\n{rendered}")
     if not tables:
         empty = next((k for k in ("items", "changes") if content.get(k) == []), None)

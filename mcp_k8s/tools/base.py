@@ -12,6 +12,7 @@ tools never check rules themselves; every request and cached read they make is d
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
@@ -33,7 +34,7 @@ from mcp_k8s.render import render
 from mcp_k8s.settings import Settings
 
 if TYPE_CHECKING:
-    from mcp_k8s.tools.resources import SubscriptionHub
+    from mcp_k8s.tools.uris import SubscriptionHub
 
 log = get_logger("mcp_k8s.tools")
 
@@ -145,7 +146,7 @@ def boundary(fn: Callable[..., Awaitable[Any]], *, secrets: bool = False) -> Cal
                 f"{name} failed unexpectedly ({type(exc).__name__}); the server logged the details and keeps running."
             ) from None
         log.info("tool call", tool=name, **audit)
-        return as_result(result)
+        return as_result(result, scrub_values=not secrets)
 
     return wrapper
 
@@ -164,20 +165,31 @@ def describe_argument_errors(exc: ValidationError) -> str:
     return f"Invalid arguments: {'; '.join(problems)}{more}. Fix them (see the tool's input schema) and call again."
 
 
-def as_result(result: Any) -> Any:
+def as_result(result: Any, *, scrub_values: bool = True) -> Any:
     """A model becomes a CallToolResult: structured content is the output schema's JSON (no nulls), and the text
     block is the same answer rendered for reading (render.py: tables, YAML, a metadata line), not the JSON again.
 
     Defense in depth: the answer is scrubbed of every secret value the process has seen (the gate already keeps
-    Secrets out of other tools; this catches a copy of a value that lives somewhere else).
+    Secrets out of other tools; this catches a copy of a value that lives somewhere else). The secret toolset is
+    the exception: its answers are built from redacted views, and values appear only where the operator allowed
+    them and the caller asked.
     """
     if not isinstance(result, BaseModel):
         return result
     structured = result.model_dump(mode="json", exclude_none=True)
-    if has_secret_values():
+    if scrub_values and has_secret_values():
         structured = _scrub_tree(structured)
     text = render(structured)
+    if len(text) > _RENDER_CHECK:
+        # A rendering is usually smaller than the JSON (no repeated keys); when it is not (deep objects, one very
+        # wide column), the compact JSON is the text, so the answer still fits the budget the JSON was fitted to.
+        compact = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+        if len(text) > len(compact):
+            text = compact
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+_RENDER_CHECK = 2_000
 
 
 def _scrub_tree(value: Any) -> Any:
@@ -190,6 +202,7 @@ def _scrub_tree(value: Any) -> Any:
     return value
 
 
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 Row = TypeVar("Row")
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
 # (namespace, the server's continue token) -> (rows of that page, the server's next continue token)
@@ -248,21 +261,20 @@ async def paged(
     rows, server_next = await fetch(namespaces[index], token.get("c"))
     skip = token.get("s", 0)
     rows = rows[skip:] if isinstance(skip, int) and skip >= 0 else rows
-    fit = output.fit_items(rows, state.settings.output_budget, overhead, measure=output.size_of)
     extra = token_fields or {}
-    next_token: str | None = None
-    truncated: output.Truncation | None = None
-    if fit < len(rows):
-        next_token = output.encode_token({**extra, "i": index, "c": token.get("c"), "s": skip + fit})
-        truncated = output.Truncation(
-            omitted=len(rows) - fit,
-            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
-            f"{narrow}.",
-        )
-    elif server_next:
-        next_token = output.encode_token({**extra, "i": index, "c": server_next, "s": 0})
-    elif index + 1 < len(namespaces):
-        next_token = output.encode_token({**extra, "i": index + 1, "s": 0})
+
+    def token_for(fit: int) -> str | None:
+        if fit < len(rows):
+            return output.encode_token({**extra, "i": index, "c": token.get("c"), "s": skip + fit})
+        if server_next:
+            return output.encode_token({**extra, "i": index, "c": server_next, "s": 0})
+        if index + 1 < len(namespaces):
+            return output.encode_token({**extra, "i": index + 1, "s": 0})
+        return None
+
+    fit, next_token, truncated = output.cut_page(
+        rows, state.settings.output_budget, overhead, token_for=token_for, narrow=narrow
+    )
     return Page(
         namespace=namespaces[index] if len(namespaces) == 1 else None,
         rows=rows[:fit],
@@ -291,9 +303,7 @@ FieldSelector = Annotated[str | None, Field(default=None, max_length=1024)]
 Limit = Annotated[int, Field(default=50, ge=1, le=1_000)]  # the answer budget may cut a page shorter
 ContinueToken = Annotated[str | None, Field(default=None, max_length=8192)]
 DryRun = Annotated[bool, Field(default=False)]
-Force = Annotated[
-    bool, Field(default=False, description="Skip confirmation when the client cannot ask (only if the user asked)")
-]
+Force = Annotated[bool, Field(default=False, description="Only if the user asked")]
 
 
 def check_name(name: str) -> str:
@@ -309,6 +319,26 @@ class Confirm(BaseModel):
     """The answer to a confirmation question."""
 
     confirm: bool = Field(description="true to go ahead")
+
+
+def resolver(tool: str, *, secrets: bool = False) -> Callable[[F], F]:
+    """For a confirmation resolver (which the SDK runs before the tool's body): act as the tool for the policy gate,
+    and turn our errors into the tool's one-sentence error, so a type, namespace or object that does not exist is
+    reported before anyone is asked to confirm anything."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                with policy.acting(tool=tool, secrets=secrets):
+                    return await fn(*args, **kwargs)
+            except errors.K8sError as exc:
+                log.info("tool failed", tool=tool, error=type(exc).__name__, status=exc.status)
+                raise ToolError(scrub(exc.message)) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return wrap
 
 
 async def ask_confirmation(
@@ -334,6 +364,7 @@ def confirmed(ctx: Context[Any, Any], confirmation: ElicitationResult[Confirm], 
 
 
 DECLINED = "The user did not confirm; nothing was deleted."
+NOT_CHANGED = "The user did not confirm; nothing was changed."
 DRY_RUN_DELETE = "Dry run: the server accepted the deletion; nothing was deleted."
 
 NOT_CONFIRMED_NO_CLIENT = (

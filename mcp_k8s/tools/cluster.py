@@ -47,7 +47,7 @@ async def list_api_resources(
 
 
 async def list_namespaces(ctx: Ctx, label_selector: LabelSelector = None) -> core.NamespaceList:
-    """List namespaces (the configured ones when the credentials may not list them)."""
+    """List namespaces (the configured ones if listing is not allowed)."""
     state = app(ctx)
     return await core.list_namespaces(state.kube, state.settings, label_selector=label_selector)
 
@@ -72,7 +72,7 @@ async def check_access(
     name: Annotated[str | None, Field(default=None, max_length=253)] = None,
     resource: Annotated[str | None, Field(default=None, max_length=253, description="Old name of plural")] = None,
 ) -> core.AccessAnswer:
-    """Ask the API server whether these credentials may do something; allowed=false predicts a 403."""
+    """Ask the API server whether these credentials may do something."""
     asked = plural or resource
     if not asked or not asked.strip():
         raise errors.InvalidInput("Give plural: the resource type to ask about, e.g. pods or widgets/status.")

@@ -8,6 +8,7 @@ below every request and cached read decides them (mcp_k8s/policy.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -20,10 +21,11 @@ from mcp_k8s.cache.access import CachedType
 from mcp_k8s.cache.selectors import UnsupportedFieldSelector
 from mcp_k8s.kube import core, resources
 from mcp_k8s.kube.discovery import ResourceType
-from mcp_k8s.tools import cache
+from mcp_k8s.tools import reading
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
+    NOT_CHANGED,
     AllNamespaces,
     AppState,
     Confirm,
@@ -45,6 +47,7 @@ from mcp_k8s.tools.base import (
     check_name,
     confirmed,
     paged,
+    resolver,
     spec,
 )
 
@@ -101,7 +104,7 @@ class ObjectAnswer(BaseModel):
 class WriteAnswer(BaseModel):
     """The object as the server stored it (or would have, for a dry run)."""
 
-    action: Literal["created", "patched"]
+    action: Literal["created", "patched", "unchanged"]
     dry_run: bool
     resource: str
     name: str
@@ -112,6 +115,7 @@ class WriteAnswer(BaseModel):
     )
     object: dict[str, Any]
     truncated: output.Truncation | None = None
+    note: str | None = None
 
 
 class DeleteAnswer(BaseModel):
@@ -168,13 +172,13 @@ async def list_custom_resources(
     continue_token: ContinueToken = None,
     view: Annotated[Literal["summary", "full"], Field(description="full: whole objects")] = "summary",
 ) -> ResourceList:
-    """List custom resources of one type: summary rows (kubectl columns) or full objects."""
+    """List custom resources of one type: rows with the CRD's columns, or full objects."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, None if all_namespaces else namespace)
     token = output.decode_token(continue_token) if continue_token else {}
     scope = None if (all_namespaces or not rt.namespaced) else ns
     if token.get("src", "cache") == "cache":
-        store = await cache.readable_store(state, rt, scope)
+        store = await reading.readable_store(state, rt, scope)
         if store is not None:
             try:
                 return await _list_from_cache(
@@ -182,7 +186,7 @@ async def list_custom_resources(
                 )
             except UnsupportedFieldSelector:
                 pass  # fields beyond metadata.name/namespace (CRD selectableFields) are the API's to evaluate
-        note = cache.cache_note(state.cache.get(rt), rt)
+        note = reading.cache_note(state.cache.get(rt), rt)
     else:
         note = None
     answer = await _list_from_api(
@@ -228,21 +232,23 @@ async def _list_from_cache(
         count=0,
         items=[],
     )
-    # Room for what is added after the fit: the continue token and the truncation note (~300 bytes together).
-    fit = output.fit_items(items, state.settings.output_budget, output.size_of(envelope) + 400, measure=output.size_of)
-    next_token: str | None = None
-    truncated: output.Truncation | None = None
-    if fit < len(items) or len(objects) > limit:
-        next_token = output.encode_token({"src": "cache", "after": list(_key(page[fit - 1]))})
-    if fit < len(items):
-        truncated = output.Truncation(
-            omitted=len(items) - fit,
-            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
-            "label_selector, a smaller limit, or view=summary.",
-        )
+
+    def token_for(fit: int) -> str | None:
+        if fit < len(items) or len(objects) > limit:
+            return output.encode_token({"src": "cache", "after": list(_key(page[fit - 1]))})
+        return None
+
+    fit, next_token, truncated = output.cut_page(
+        items, state.settings.output_budget, output.size_of(envelope), token_for=token_for, narrow=_narrow(view)
+    )
     return envelope.model_copy(
         update={"items": items[:fit], "count": fit, "continue_token": next_token, "truncated": truncated}
     )
+
+
+def _narrow(view: str) -> str:
+    """How to make a cut page smaller, never suggesting the view already in use."""
+    return "label_selector or a smaller limit" + (", or view=summary" if view == "full" else "")
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:
@@ -288,8 +294,8 @@ async def _list_from_api(
         namespaced=rt.namespaced,
         continue_token=continue_token,
         fetch=fetch,
-        overhead=output.size_of(envelope) + 200,
-        narrow="label_selector, a smaller limit, or view=summary",
+        overhead=output.size_of(envelope),
+        narrow=_narrow(view),
         token_fields={"src": "api"},
     )
     return envelope.model_copy(
@@ -312,33 +318,6 @@ async def _row_maker(state: AppState, rt: ResourceType, view: str) -> Callable[[
     return lambda obj: output.summary_row(obj, columns)
 
 
-async def read_object(
-    state: AppState, rt: ResourceType, namespace: str | None, name: str
-) -> tuple[dict[str, Any], ObjectAnswer]:
-    """One object from the cache when it can answer, else from the API (also used for k8s:// resource reads).
-
-    Returns the stripped object and an answer header saying where it came from; `object` is left for the caller.
-    """
-    store = await cache.readable_store(state, rt, namespace)
-    found = await store.confirmed_get(name, namespace) if store is not None else None  # probes when silent
-    if found is not None and found.object is not None:
-        obj = found.object  # a fresh copy, stripped of managedFields and last-applied
-        source: Literal["cache", "api"] = "cache"
-        fields = found.freshness.as_fields()
-    else:
-        # A cache miss is confirmed with the API: the cache may be a few milliseconds behind a create.
-        obj = output.strip_object(await resources.get_object(state.kube, rt, namespace, name))
-        source, fields = "api", {}
-    header = ObjectAnswer(
-        resource=rt.display,
-        source=source,
-        resource_version=(obj.get("metadata") or {}).get("resourceVersion"),
-        **fields,
-        object={},
-    )
-    return obj, header
-
-
 async def get_custom_resource(
     ctx: Ctx,
     plural: Plural,
@@ -348,16 +327,23 @@ async def get_custom_resource(
     namespace: Namespace = None,
     fields: Annotated[
         list[str] | None,
-        Field(default=None, max_length=50, description="Only these paths, e.g. ['spec', 'status.conditions']"),
+        Field(default=None, max_length=50, description="Only these paths, e.g. status.conditions"),
     ] = None,
-    describe: Annotated[
-        bool, Field(description="Add all status conditions and recent events (kubectl describe)")
-    ] = False,
+    describe: Annotated[bool, Field(description="Add conditions and recent events")] = False,
 ) -> ObjectAnswer:
-    """Get one custom resource; describe=true adds its conditions and recent events."""
+    """Get one custom resource; describe=true adds conditions and recent events."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
-    obj, answer = await read_object(state, rt, ns, check_name(name))
+    read = await reading.read_object(state, rt, ns, check_name(name))
+    obj = read.object
+    answer = ObjectAnswer(
+        resource=rt.display,
+        source=read.source,
+        resource_version=read.resource_version,
+        stale_seconds=read.stale_seconds,
+        cache=read.cache,
+        object={},
+    )
     meta = obj.get("metadata") or {}
     budget = state.settings.output_budget - 500
     if describe:
@@ -393,7 +379,7 @@ async def create_custom_resource(
     plural: Plural,
     body: Annotated[
         dict[str, Any] | str,
-        Field(description="The object, JSON or YAML; apiVersion, kind, namespace filled in"),
+        Field(description="JSON or YAML; apiVersion, kind, namespace filled in"),
     ],
     group: Group = None,
     version: Version = None,
@@ -407,13 +393,13 @@ async def create_custom_resource(
         raise errors.InvalidInput("body must be one object (JSON object or YAML mapping) with at least metadata.name.")
     rt, ns = await _target(state, plural, group, version, namespace)
     created = await resources.create_object(state.kube, rt, ns, document, dry_run=dry_run)
-    visible = None if dry_run else await cache.await_write(state, rt, ns, created)
+    visible = None if dry_run else await reading.await_write(state, rt, ns, created)
     return _write_answer(state, "created", rt, created, dry_run, visible)
 
 
 def _write_answer(
     state: AppState,
-    action: Literal["created", "patched"],
+    action: Literal["created", "patched", "unchanged"],
     rt: ResourceType,
     obj: dict[str, Any],
     dry_run: bool,
@@ -434,10 +420,56 @@ def _write_answer(
     )
 
 
+def removed_paths(patch_type: str, document: Any) -> list[str]:
+    """What a patch deletes: JSON patch `remove` operations, and fields set to null in a merge patch."""
+    if patch_type == "json":
+        return [str(op.get("path")) for op in document or () if isinstance(op, dict) and op.get("op") == "remove"]
+    if patch_type != "merge" or not isinstance(document, dict):
+        return []
+    out: list[str] = []
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            if value is None:
+                out.append(f"{prefix}{key}")
+            elif isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+
+    walk(document, "")
+    return out
+
+
+@resolver("patch_custom_resource")
+async def _confirm_removal(
+    ctx: Ctx,
+    plural: str,
+    name: str,
+    patch: Any,
+    patch_type: str = "merge",
+    group: str | None = None,
+    version: str | None = None,
+    namespace: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> Any:
+    """A patch that removes fields is asked about (naming them); one that sets fields is not."""
+    removed = removed_paths(patch_type, _parse_document(patch, "patch"))
+    if not removed:
+        return Confirm(confirm=True)
+    state = app(ctx)
+    rt, ns = await _target(state, plural, group, version, namespace)
+    await reading.read_object(state, rt, ns, check_name(name))
+    where = f' in namespace "{ns}"' if ns else ""
+    fields = ", ".join(removed[:10]) + (" and more" if len(removed) > 10 else "")
+    question = f'Remove {fields} from {rt.qualified} "{name}"{where}?'
+    return await ask_confirmation(ctx, question, force=force, dry_run=dry_run)
+
+
 async def patch_custom_resource(
     ctx: Ctx,
     plural: Plural,
     name: Name,
+    confirmation: Annotated[ElicitationResult[Confirm], Resolve(_confirm_removal)],
     patch: Annotated[
         dict[str, Any] | list[dict[str, Any]] | str,
         Field(description="merge: partial object; json: RFC 6902 ops; apply: the fields you manage"),
@@ -447,15 +479,17 @@ async def patch_custom_resource(
     version: Version = None,
     namespace: Namespace = None,
     subresource: Annotated[Literal["status"] | None, Field()] = None,
-    force_conflicts: Annotated[
-        bool, Field(description="apply only: take ownership of fields another manager owns")
-    ] = False,
+    force_conflicts: Annotated[bool, Field(description="apply: take over fields another manager owns")] = False,
     dry_run: DryRun = False,
+    force: Force = False,
 ) -> WriteAnswer:
-    """Patch a custom resource: merge patch, JSON patch or server-side apply."""
+    """Patch a custom resource (merge, JSON patch or server-side apply); asks before removing fields."""
     state = app(ctx)
     document = _parse_document(patch, "patch")
     rt, ns = await _target(state, plural, group, version, namespace)
+    if not confirmed(ctx, confirmation, force=force):
+        current = (await reading.read_object(state, rt, ns, check_name(name))).object
+        return _write_answer(state, "unchanged", rt, current, dry_run, None).model_copy(update={"note": NOT_CHANGED})
     if subresource and subresource not in rt.subresources:
         raise errors.InvalidInput(f"{rt.display} has no {subresource} subresource; patch the object itself.")
     patched = await resources.patch_object(
@@ -469,20 +503,29 @@ async def patch_custom_resource(
         force=force_conflicts,
         subresource=subresource,
     )
-    visible = None if dry_run else await cache.await_write(state, rt, ns, patched)
+    visible = None if dry_run else await reading.await_write(state, rt, ns, patched)
     return _write_answer(state, "patched", rt, patched, dry_run, visible)
 
 
+@resolver("delete_custom_resource")
 async def _confirm_delete(
     ctx: Ctx,
     plural: str,
     name: str,
+    group: str | None = None,
+    version: str | None = None,
     namespace: str | None = None,
     force: bool = False,
     dry_run: bool = False,
 ) -> Any:
-    where = f" in namespace {namespace}" if namespace else ""
-    return await ask_confirmation(ctx, f"Delete {plural} {name!r}{where}?", force=force, dry_run=dry_run)
+    """Ask only about what would succeed: the type, the namespace and the object are resolved (and found) first,
+    and the question names them as the server knows them."""
+    state = app(ctx)
+    rt, ns = await _target(state, plural, group, version, namespace)
+    with suppress(errors.Forbidden):  # may delete but not read: the delete itself will tell
+        await reading.read_object(state, rt, ns, check_name(name))
+    where = f' in namespace "{ns}"' if ns else ""
+    return await ask_confirmation(ctx, f'Delete {rt.qualified} "{name}"{where}?', force=force, dry_run=dry_run)
 
 
 async def delete_custom_resource(
@@ -496,7 +539,7 @@ async def delete_custom_resource(
     dry_run: DryRun = False,
     force: Force = False,
 ) -> DeleteAnswer:
-    """Delete a custom resource; confirms with the user, or needs force=true."""
+    """Delete a custom resource; asks the user first."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     check_name(name)
@@ -510,10 +553,10 @@ async def delete_custom_resource(
     if dry_run:
         message = DRY_RUN_DELETE
     elif pending:
-        await cache.await_write(state, rt, ns, result)
+        await reading.await_write(state, rt, ns, result)
         message = f"Deletion started; waiting on finalizers {', '.join(pending)} before the object disappears."
     else:
-        await cache.await_delete(state, rt, ns, name)
+        await reading.await_delete(state, rt, ns, name)
         message = "Deleted."
     return answer.model_copy(update={"deleted": not dry_run, "message": message})
 
@@ -522,6 +565,7 @@ TOOLS: list[ToolSpec] = [
     spec(list_custom_resources, title="List custom resources", read_only=True),
     spec(get_custom_resource, title="Get a custom resource", read_only=True),
     spec(create_custom_resource, title="Create a custom resource", read_only=False),
-    spec(patch_custom_resource, title="Patch a custom resource", read_only=False, idempotent=False),
+    # A patch can remove fields (JSON patch remove, null in a merge patch): destructive, and it asks first then.
+    spec(patch_custom_resource, title="Patch a custom resource", read_only=False, destructive=True),
     spec(delete_custom_resource, title="Delete a custom resource", read_only=False, destructive=True, idempotent=True),
 ]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-_DROP = frozenset({"title", "maxLength", "minLength", "maxItems", "minItems"})  # limits the tool enforces anyway
+# Titles repeat the property name; lengths and lower bounds are enforced by the tool anyway (and obvious to a model).
+_DROP = frozenset({"title", "maxLength", "minLength", "maxItems", "minItems", "minimum", "exclusiveMinimum"})
 
 
 def compact_input(schema: dict[str, Any]) -> dict[str, Any]:

@@ -8,18 +8,20 @@ registered for log and error scrubbing while the arguments are still being valid
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any, Literal
 
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
-from mcp_k8s import output
+from mcp_k8s import errors, output
 from mcp_k8s.kube import secrets
 from mcp_k8s.kube.secrets import GeneratedKey, GenerateSpec, SecretView
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
+    NOT_CHANGED,
     AllNamespaces,
     Confirm,
     ContinueToken,
@@ -37,6 +39,7 @@ from mcp_k8s.tools.base import (
     check_name,
     confirmed,
     paged,
+    resolver,
     spec,
 )
 
@@ -105,7 +108,7 @@ class SecretDetails(SecretView):
 class SecretWriteAnswer(SecretView):
     """The secret as stored (or as it would be, for a dry run), with what changed; values are never included."""
 
-    action: Literal["created", "updated"]
+    action: Literal["created", "updated", "unchanged"]
     dry_run: bool
     generated: list[GeneratedKey] | None = Field(
         default=None, description="Keys whose values the server generated and stored (values are never returned)"
@@ -193,7 +196,7 @@ async def list_secrets(
         namespaced=True,
         continue_token=continue_token,
         fetch=fetch,
-        overhead=output.size_of(envelope) + 200,
+        overhead=output.size_of(envelope),
     )
     return found.answer(SecretList)
 
@@ -208,7 +211,7 @@ async def get_secret(
         Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL),
     ] = None,
 ) -> SecretDetails:
-    """Get one secret: keys with sizes, type, labels; values only if server policy allows."""
+    """Get one secret: keys with sizes, type, labels; values only if the server allows."""
     state = app(ctx)
     ns = await state.namespace(namespace)
     stored = await secrets.read_secret(state.kube, ns, check_name(name))
@@ -313,21 +316,57 @@ async def create_secret(
     return _write_answer(state.settings.output_budget, "created", result, dry_run)
 
 
+@resolver("update_secret", secrets=True)
+async def _confirm_loss(
+    ctx: Ctx,
+    name: str,
+    data: Any = None,
+    generate: Any = None,
+    remove_keys: list[str] | None = None,
+    namespace: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> Any:
+    """Replacing or removing a key loses a value nobody can read back: ask first, about exactly those keys. Adding
+    keys or labels loses nothing and is not asked about."""
+    state = app(ctx)
+    change = secrets.Change.parse(data, generate, remove_keys or ())
+    ns = await state.namespace(namespace)
+    current = await secrets.read_secret(state.kube, ns, check_name(name))
+    secrets.check_mutable(current, change, ns)
+    existing = {k.key for k in current.view.keys}
+    lost = sorted(change.touched & existing)
+    if not lost:
+        return Confirm(confirm=True)
+    keys = ", ".join(lost[:10]) + (" and more" if len(lost) > 10 else "")
+    question = f'Overwrite or drop {keys} in secret "{name}" (namespace "{ns}")? Their values cannot be recovered.'
+
+    return await ask_confirmation(ctx, question, force=force, dry_run=dry_run)
+
+
 async def update_secret(
     ctx: Ctx,
     name: Name,
+    confirmation: Annotated[ElicitationResult[Confirm], Resolve(_confirm_loss)],
     data: SecretData = None,
     generate: Generate = None,
     remove_keys: Annotated[list[str] | None, Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL)] = None,
     labels: Labels = None,
     namespace: Namespace = None,
     dry_run: DryRun = False,
+    force: Force = False,
 ) -> SecretWriteAnswer:
-    """Set, replace or remove keys (given or generated); other keys are kept."""
+    """Set, replace or remove keys; other keys are kept. Asks before a value is lost."""
     check_name(name)
     change = secrets.Change.parse(data, generate, remove_keys or ())
     state = app(ctx)
     ns = await state.namespace(namespace)
+    if not confirmed(ctx, confirmation, force=force):
+        current = await secrets.read_secret(state.kube, ns, name)
+        unchanged = secrets.WriteResult(stored=current, generated=[])
+        return _write_answer(state.settings.output_budget, "updated", unchanged, dry_run).model_copy(
+            update={"action": "unchanged", "note": NOT_CHANGED}
+        )
     result = await secrets.update_secret(
         state.kube,
         ns,
@@ -339,11 +378,16 @@ async def update_secret(
     return _write_answer(state.settings.output_budget, "updated", result, dry_run)
 
 
+@resolver("delete_secret", secrets=True)
 async def _confirm_delete(
     ctx: Ctx, name: str, namespace: str | None = None, force: bool = False, dry_run: bool = False
 ) -> Any:
-    where = f" in namespace {namespace}" if namespace else ""
-    return await ask_confirmation(ctx, f"Delete secret {name!r}{where}?", force=force, dry_run=dry_run)
+    """Ask only about a secret that exists, in the namespace it resolved to."""
+    state = app(ctx)
+    ns = await state.namespace(namespace)
+    with suppress(errors.Forbidden):  # may delete but not read: the delete itself will tell
+        await secrets.read_secret(state.kube, ns, check_name(name))
+    return await ask_confirmation(ctx, f'Delete secret "{name}" in namespace "{ns}"?', force=force, dry_run=dry_run)
 
 
 async def delete_secret(
@@ -354,7 +398,7 @@ async def delete_secret(
     dry_run: DryRun = False,
     force: Force = False,
 ) -> SecretDeleteAnswer:
-    """Delete a secret; confirms with the user, or needs force=true."""
+    """Delete a secret; asks the user first."""
     state = app(ctx)
     ns = await state.namespace(namespace)
     check_name(name)

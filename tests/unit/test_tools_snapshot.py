@@ -80,9 +80,9 @@ async def test_every_tool_is_annotated_and_structured() -> None:
         destructive = annotations.get("destructiveHint", True) and not read_only
         assert annotations["openWorldHint"] is False, tool["name"]
         assert read_only == tool["name"].startswith(("list_", "get_", "check_", "recent_", "wait_")), tool["name"]
-        assert destructive == (tool["name"] in {"delete_custom_resource", "delete_secret", "update_secret"}), tool[
-            "name"
-        ]
+        assert destructive == (
+            tool["name"] in {"delete_custom_resource", "delete_secret", "update_secret", "patch_custom_resource"}
+        ), tool["name"]
         assert tool.get("outputSchema"), tool["name"]
         assert tool.get("description"), tool["name"]
 
@@ -93,10 +93,10 @@ TOOL_BUDGET = 2_000
 
 async def test_tools_list_fits_its_byte_budget() -> None:
     tools = await tools_list(Settings())
-    sizes = {t["name"]: len(json.dumps(t, separators=(",", ":"), ensure_ascii=False)) for t in tools}
+    sizes = {t["name"]: len(json.dumps(t, separators=(",", ":"), ensure_ascii=False).encode()) for t in tools}
     over = {name: size for name, size in sizes.items() if size > TOOL_BUDGET}
     assert not over, f"tools over {TOOL_BUDGET} B: {over}"
-    total = len(json.dumps(tools, separators=(",", ":"), ensure_ascii=False))
+    total = len(json.dumps(tools, separators=(",", ":"), ensure_ascii=False).encode())
     assert total <= TOTAL_BUDGET, f"tools/list is {total} B, over {TOTAL_BUDGET}"
     for tool in tools:
         assert "outputSchema" in tool, tool["name"]
