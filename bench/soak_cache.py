@@ -91,7 +91,7 @@ async def main(argv: Sequence[str]) -> int:
         in_flight = 0
         last_rv = "0"
 
-        limiter = anyio.CapacityLimiter(16)  # a writer that cannot keep up falls behind; it does not pile up
+        limiter = anyio.Semaphore(16)  # a writer that cannot keep up falls behind; it does not pile up
 
         async def write_one() -> None:
             nonlocal next_index, in_flight, last_rv
