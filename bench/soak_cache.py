@@ -138,6 +138,9 @@ async def main(argv: Sequence[str]) -> int:
                 elif delay < -1:  # paused, or the server is slower than the rate: do not burst to catch up
                     began, i = time.perf_counter(), 0
                 await limiter.acquire()  # released by write_one: at most 16 in flight, never a backlog
+                if not writing.is_set():  # a check paused the writer while this one waited
+                    limiter.release()
+                    continue
                 task_group.start_soon(write_one)
 
         async with tcp_proxy("127.0.0.1", server_port(plane.admin_kubeconfig)) as proxy:
@@ -183,7 +186,11 @@ async def main(argv: Sequence[str]) -> int:
                     if not ok:
                         missing = {k for k in expected if actual.get(k) != expected[k]}
                         extra = set(actual) - set(expected)
-                        failures.append(f"check {checks}: {len(missing)} missing/stale, {len(extra)} extra")
+                        sample = [(k, actual.get(k), expected[k]) for k in sorted(missing)[:3]]
+                        failures.append(
+                            f"check {checks}: {len(missing)} missing/stale {sample} (key, cache RV, LIST RV), "
+                            f"{len(extra)} extra {sorted(extra)[:3]}; caught up: {caught_up}, last write RV {last_rv}"
+                        )
                 tg.cancel_scope.cancel()
             elapsed = time.perf_counter() - started
             stats = store.stats()
