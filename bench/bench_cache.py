@@ -50,8 +50,9 @@ from mcp_k8s.cache.store import Change, Store, Subscription
 from mcp_k8s.kube.client import MERGE_PATCH, KubeClient
 from mcp_k8s.kube.discovery import Discovery, ResourceType
 from mcp_k8s.settings import Settings
+from mcp_k8s.tools.answers import ObjectAnswer
 from mcp_k8s.tools.base import AppState
-from mcp_k8s.tools.custom_resources import ObjectAnswer, _budgeted_object, _list_from_cache
+from mcp_k8s.tools.custom_resources import _budgeted_object, _list_from_cache
 
 GROUP = "bench.mcp-k8s.io"
 RT = ResourceType(group=GROUP, version="v1", plural="benchwidgets", kind="BenchWidget", namespaced=True)

@@ -182,10 +182,11 @@ async def _go(args: list[str], *, cwd: Path, env: Mapping[str, str], what: str) 
     return result.stdout.decode()
 
 
-async def build(name: str, environ: Mapping[str, str]) -> Path:
-    """Build one binary into the cache unless it is already there; returns its path."""
-    recipe = RECIPES[name]
-    target = cached_path(name, environ)
+async def build(name: str, environ: Mapping[str, str], recipe: Recipe | None = None) -> Path:
+    """Build one binary into the cache unless it is already there; returns its path. `recipe` builds a tool that is
+    not part of the control plane (the tests' helm) the same way."""
+    recipe = recipe or RECIPES[name]
+    target = cache_root(environ) / recipe.cache_key / name
     if _is_executable(target):
         _say(f"{name} {recipe.version}: cached at {target}")
         return target

@@ -14,7 +14,6 @@ import anyio
 import click
 from pydantic import ValidationError
 
-from mcp_k8s import binaries, sandbox
 from mcp_k8s import logging as mlog
 from mcp_k8s.settings import Settings, split_csv
 
@@ -219,11 +218,13 @@ def serve(use_sandbox: bool, build: bool, **flags: Any) -> None:
 
     try:
         if build and use_sandbox:
+            from mcp_k8s import binaries
+
             anyio.run(binaries.build_all, dict(os.environ))
         anyio.run(run_server, settings, dict(os.environ))
     except KeyboardInterrupt:
         pass
-    except (binaries.BinariesMissing, sandbox.SandboxError, RuntimeError) as exc:
+    except RuntimeError as exc:  # BinariesMissing and SandboxError included; imported lazily to keep start-up lean
         sys.exit(f"mcp-k8s serve: {exc}")
 
 
@@ -297,6 +298,8 @@ def rbac(service_account: str, service_account_namespace: str, **flags: Any) -> 
 )
 def sandbox_command(kubeconfig_out: Path | None, build: bool, nodes: int) -> None:
     """Run a local control plane (etcd + kube-apiserver on loopback, own PKI, RBAC) until interrupted."""
+    from mcp_k8s import binaries, sandbox
+
     mlog.configure()
     try:
         anyio.run(_run_sandbox, kubeconfig_out, build, nodes)
@@ -307,6 +310,8 @@ def sandbox_command(kubeconfig_out: Path | None, build: bool, nodes: int) -> Non
 
 
 async def _run_sandbox(kubeconfig_out: Path | None, build: bool, nodes: int) -> None:
+    from mcp_k8s import binaries, sandbox
+
     environ = dict(os.environ)
     if build:
         await binaries.build_all(environ)

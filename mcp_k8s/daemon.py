@@ -118,22 +118,15 @@ async def follow(rt: ResourceType, store: Store, writer: EventWriter) -> None:
 
 
 async def resolve_watched(state: DaemonState, writer: EventWriter, tg: anyio.abc.TaskGroup) -> None:
-    """Resolve each --watch type (retrying with backoff while the cluster or a CRD is missing) and follow it."""
-    delay = 1.0
-    while state.pending:
-        for spec in state.pending:
-            try:
-                rt = await state.discovery.resolve(spec)
-            except errors.K8sError as exc:
-                log.warning("cannot watch yet", resource=spec, reason=exc.message, retry_in=delay)
-                continue
-            namespaces = list(state.settings.allowed_namespaces) or None
-            store = await state.cache.ensure(rt, namespaces=namespaces)
-            state.resolved[spec] = rt
-            tg.start_soon(follow, rt, store, writer)
-        if state.pending:
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 60.0)
+    """Follow each --watch type once discovery serves it (retrying with backoff while the cluster or a CRD is
+    missing)."""
+
+    async def start(name: str, rt: ResourceType) -> None:
+        store = await state.cache.ensure(rt, namespaces=list(state.settings.allowed_namespaces) or None)
+        state.resolved[name] = rt
+        tg.start_soon(follow, rt, store, writer)
+
+    await state.discovery.resolve_when_served(state.settings.watch, start)
 
 
 # --- health and metrics ---------------------------------------------------------------------------------------------
@@ -246,11 +239,11 @@ def _route(state: DaemonState, method: str, path: str) -> tuple[str, str, bytes]
     return "404 Not Found", "text/plain", b"try /healthz, /readyz or /metrics\n"
 
 
-async def run_daemon(settings: Settings, mcp_app: AppFactory | None = None, out: TextIO | None = None) -> None:
+async def run_daemon(settings: Settings, mcp_app: AppFactory | None = None) -> None:
     """Run until SIGINT/SIGTERM, then stop every reflector and close the client."""
     if not settings.watch:
         raise errors.InvalidInput("mcp-k8s watch needs at least one --watch RESOURCE (e.g. widgets.example.com/v1).")
-    writer = EventWriter(out or sys.stdout)
+    writer = EventWriter(sys.stdout)
     kube = KubeClient(settings)
     try:
         async with CacheManager(kube) as cache, anyio.create_task_group() as tg:

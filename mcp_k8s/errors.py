@@ -1,20 +1,22 @@
 """Our error tree, built from ApiException and the Kubernetes Status body; each error renders one actionable sentence.
 
     K8sError
-    ├── InvalidInput        bad tool arguments caught before any request (our validation)
-    ├── NotAllowed          refused by this server's own policy (read-only, allowed namespaces, secret values)
-    ├── NotConfigured       no usable kubeconfig / in-cluster configuration
-    ├── Invalid             400/422: the API rejected the object; lists the offending fields (details.causes)
-    ├── Unauthorized        401: credentials rejected
-    ├── Forbidden           403: RBAC said no; names verb, resource, namespace; suggests check_access
-    ├── NotFound            404: no such object (kind/name/namespace)
-    │   └── TypeNotFound        no such resource type (with close matches when we know them)
-    ├── Conflict            409: modified concurrently
-    │   └── AlreadyExists
-    ├── Expired             410: resourceVersion or continue token too old
-    ├── TooManyRequests     429: throttled; retry after N seconds
-    ├── ServerError         5xx (and 504 timeouts)
-    └── Unavailable         could not reach the API server at all (refused, DNS, TLS, timeout)
+    ├── LocalError              decided here, before or instead of asking the cluster
+    │   ├── InvalidInput            bad tool arguments caught before any request (our validation)
+    │   ├── NotAllowed              refused by this server's own policy (read-only, allowed namespaces, secrets)
+    │   └── NotConfigured           no usable kubeconfig / in-cluster configuration
+    └── ApiError                the API server's answer (or its absence)
+        ├── Invalid                 400/422: the API rejected the object; lists the offending fields
+        ├── Unauthorized            401: credentials rejected
+        ├── Forbidden               403: RBAC said no; names verb, resource, namespace; suggests check_access
+        ├── NotFound                404: no such object (kind/name/namespace)
+        │   └── TypeNotFound            no such resource type (with close matches when we know them)
+        ├── Conflict                409: modified concurrently, or (server-side apply) fields another manager owns
+        │   └── AlreadyExists
+        ├── Expired                 410: resourceVersion or continue token too old
+        ├── TooManyRequests         429: throttled; retry after N seconds
+        ├── ServerError             5xx (and 504 timeouts)
+        └── Unavailable             could not reach the API server at all (refused, DNS, TLS, timeout)
 
 The message is what the model reads, so it is one sentence that says what was wrong and what to do. It never
 includes a response body dump, and the tool boundary scrubs it for registered secret values as a last resort.
@@ -26,10 +28,9 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # a type only: importing errors (e.g. from the I/O-free cache store) must not load the client
-    from kubernetes_asyncio.client.rest import ApiException
+from mcp_k8s.objects import clip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +42,7 @@ class Operation:
     kind: str | None = None
     name: str | None = None
     namespace: str | None = None
+    apply: bool = False  # a server-side apply: its 409 is a field-ownership conflict, not a stale read
 
     def target(self) -> str:
         """`widget "w1" in namespace "ns"`, `widgets.example.com in namespace "ns"`, or cluster-wide forms."""
@@ -55,8 +57,6 @@ class Operation:
 
 class K8sError(Exception):
     """Base of our errors. `str()` is the sentence the model sees."""
-
-    retryable = False
 
     def __init__(
         self,
@@ -73,60 +73,68 @@ class K8sError(Exception):
         self.retry_after = retry_after
 
 
-class InvalidInput(K8sError):
+class LocalError(K8sError):
+    """Decided by this server (its validation, policy or configuration); the cluster was not asked, or not reached."""
+
+
+class InvalidInput(LocalError):
     """The tool arguments are wrong; nothing was sent to the cluster."""
 
 
-class NotAllowed(K8sError):
+class NotAllowed(LocalError):
     """This server's own policy refused the call (read-only mode, allowed namespaces, secret values)."""
 
 
-class NotConfigured(K8sError):
+class NotConfigured(LocalError):
     """No usable cluster configuration was found; the message says where we looked."""
 
 
-class Invalid(K8sError):
-    pass
+class ApiError(K8sError):
+    """The API server refused or failed the request, or could not be reached; `status` is its HTTP status."""
 
 
-class Unauthorized(K8sError):
-    pass
+class Invalid(ApiError):
+    """400/422: the API server rejected the request or object as invalid."""
 
 
-class Forbidden(K8sError):
-    pass
+class Unauthorized(ApiError):
+    """401: the API server rejected the credentials."""
 
 
-class NotFound(K8sError):
-    pass
+class Forbidden(ApiError):
+    """403: the authorizer (RBAC) refused the request."""
+
+
+class NotFound(ApiError):
+    """404: no such object."""
 
 
 class TypeNotFound(NotFound):
-    pass
+    """No such resource type is served (its CRD may not be installed)."""
 
 
-class Conflict(K8sError):
-    retryable = True
+class Conflict(ApiError):
+    """409: the object changed since it was read, or a server-side apply met fields another manager owns."""
 
 
 class AlreadyExists(Conflict):
-    retryable = False
+    """409 on create: an object with that name exists."""
 
 
-class Expired(K8sError):
-    pass
+class Expired(ApiError):
+    """410: a resourceVersion or continue token is too old."""
 
 
-class TooManyRequests(K8sError):
-    retryable = True
+class TooManyRequests(ApiError):
+    """429: the API server is throttling; `retry_after` says when to try again."""
 
 
-class ServerError(K8sError):
-    retryable = True
+class ServerError(ApiError):
+    """5xx (and 504 timeouts): the API server failed."""
 
 
-class Unavailable(K8sError):
-    retryable = True
+class Unavailable(ApiError):
+    """The API server could not be reached at all (refused, DNS, TLS, timeout)."""
 
 
 def parse_status(body: Any) -> dict[str, Any]:
@@ -147,11 +155,6 @@ _FORBIDDEN_USER = re.compile(r'(?:User|user) "([^"]+)"')
 _MAX_DETAIL = 300
 
 
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
-
-
 def _causes(status: dict[str, Any]) -> list[str]:
     out = []
     for cause in (status.get("details") or {}).get("causes") or []:
@@ -159,6 +162,140 @@ def _causes(status: dict[str, Any]) -> list[str]:
         message = cause.get("message") or cause.get("reason") or "invalid"
         out.append(f"{field}: {message}" if field else message)
     return out
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """An error answer from the API server, as the sentence builders below read it."""
+
+    code: int
+    op: Operation
+    status: dict[str, Any]
+    server: str | None
+    retry_after_header: str | None
+
+    @property
+    def reason(self) -> str | None:
+        return self.status.get("reason")
+
+    @property
+    def message(self) -> str:
+        return clip(str(self.status.get("message") or ""), _MAX_DETAIL)
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return self.status.get("details") or {}
+
+    def error(self, kind: type[ApiError], message: str, *, retry_after: float | None = None) -> ApiError:
+        return kind(message, status=self.code, reason=self.reason, retry_after=retry_after)
+
+
+def _invalid(r: _Reply) -> ApiError:
+    causes = _causes(r.status)
+    fields = "; ".join(causes) if causes else r.message or "the request was malformed"
+    return r.error(
+        Invalid,
+        f"The API server rejected {r.op.verb} {r.op.target()} as invalid: {clip(fields, _MAX_DETAIL)}. "
+        "Fix those fields and retry.",
+    )
+
+
+def _unauthorized(r: _Reply) -> ApiError:
+    where = f" at {r.server}" if r.server else ""
+    return r.error(
+        Unauthorized,
+        f"The API server{where} rejected the credentials (401 Unauthorized) for {r.op.action()}; refresh the "
+        "kubeconfig or token (e.g. log in again) and retry.",
+    )
+
+
+def _forbidden(r: _Reply) -> ApiError:
+    user = _FORBIDDEN_USER.search(r.message)
+    who = f'user "{user.group(1)}"' if user else "the credentials in use"
+    return r.error(
+        Forbidden,
+        f"Forbidden: {who} may not {r.op.action()}; ask for that RBAC permission, or call check_access to see "
+        "what is allowed.",
+    )
+
+
+def _not_found(r: _Reply) -> ApiError:
+    op = r.op
+    if r.details.get("name") or op.name:
+        target = dataclasses.replace(op, name=r.details.get("name") or op.name).target()
+        return r.error(
+            NotFound,
+            f"{_capitalize(target)} was not found; list {op.resource} to see what exists, or check the namespace.",
+        )
+    where = f' in namespace "{op.namespace}"' if op.namespace else ""
+    return r.error(
+        TypeNotFound,
+        f"The API server does not serve {op.resource}{where}; check the resource type with list_api_resources "
+        "(its CRD may not be installed).",
+    )
+
+
+def _conflict(r: _Reply) -> ApiError:
+    op = r.op
+    if r.reason == "AlreadyExists":
+        return r.error(
+            AlreadyExists, f"{_capitalize(op.target())} already exists; patch it instead, or choose another name."
+        )
+    if op.apply:  # the server names the fields and their managers; forcing takes them over
+        return r.error(
+            Conflict,
+            f"Conflict on {op.verb} (server-side apply) {op.target()}: "
+            f"{r.message or 'another field manager owns fields in this apply'}; to take ownership of those fields, "
+            "apply again with force_conflicts=true (or leave them out of the apply).",
+        )
+    return r.error(
+        Conflict,
+        f"Conflict on {op.verb} {op.target()}: {r.message or 'the object was modified concurrently'}; re-read "
+        "the object and retry with its latest state.",
+    )
+
+
+def _expired(r: _Reply) -> ApiError:
+    return r.error(
+        Expired,
+        f"The resourceVersion or continue token for {r.op.action()} has expired (410 Gone); start the listing "
+        "again without a continue token.",
+    )
+
+
+def _throttled(r: _Reply) -> ApiError:
+    retry = r.details.get("retryAfterSeconds") or _header_seconds(r.retry_after_header) or 1
+    return r.error(
+        TooManyRequests,
+        f"The API server is throttling requests (429) for {r.op.action()}; retry in {retry} seconds.",
+        retry_after=float(retry),
+    )
+
+
+def _server_error(r: _Reply) -> ApiError:
+    if r.code == 504 or r.reason == "Timeout":
+        return r.error(
+            ServerError,
+            f"The API server timed out (504) on {r.op.action()}; retry shortly, or narrow the request "
+            "(a label selector or a smaller limit).",
+        )
+    if r.code >= 500:
+        detail = f": {r.message}" if r.message else ""
+        return r.error(ServerError, f"The API server failed ({r.code}) on {r.op.action()}{detail}; retry shortly.")
+    detail = f": {r.message}" if r.message else ""
+    return r.error(ApiError, f"The API server answered {r.code} to {r.op.action()}{detail}.")
+
+
+_BY_CODE = {
+    400: _invalid,
+    401: _unauthorized,
+    403: _forbidden,
+    404: _not_found,
+    409: _conflict,
+    410: _expired,
+    422: _invalid,
+    429: _throttled,
+}
 
 
 def from_status(
@@ -170,95 +307,8 @@ def from_status(
     retry_after_header: str | None = None,
 ) -> K8sError:
     """Map an HTTP status + Status body to our error with one actionable sentence."""
-    status = parse_status(body)
-    reason = status.get("reason")
-    api_message = _short(str(status.get("message") or ""))
-    details = status.get("details") or {}
-    if code in (400, 422):
-        causes = _causes(status)
-        fields = "; ".join(causes) if causes else api_message or "the request was malformed"
-        return Invalid(
-            f"The API server rejected {op.verb} {op.target()} as invalid: {_short(fields)}. "
-            "Fix those fields and retry.",
-            status=code,
-            reason=reason,
-        )
-    if code == 401:
-        where = f" at {server}" if server else ""
-        return Unauthorized(
-            f"The API server{where} rejected the credentials (401 Unauthorized) for {op.action()}; refresh the "
-            "kubeconfig or token (e.g. log in again) and retry.",
-            status=code,
-            reason=reason,
-        )
-    if code == 403:
-        user = _FORBIDDEN_USER.search(api_message)
-        who = f'user "{user.group(1)}"' if user else "the credentials in use"
-        return Forbidden(
-            f"Forbidden: {who} may not {op.action()}; ask for that RBAC permission, or call check_access to see "
-            "what is allowed.",
-            status=code,
-            reason=reason,
-        )
-    if code == 404:
-        if details.get("name") or op.name:
-            target = dataclasses.replace(op, name=details.get("name") or op.name).target()
-            return NotFound(
-                f"{_capitalize(target)} was not found; list {op.resource} to see what exists, or check the namespace.",
-                status=code,
-                reason=reason,
-            )
-        return TypeNotFound(
-            f"The API server does not serve {op.resource}"
-            + (f' in namespace "{op.namespace}"' if op.namespace else "")
-            + "; check the resource type with list_api_resources (its CRD may not be installed).",
-            status=code,
-            reason=reason,
-        )
-    if code == 409:
-        if reason == "AlreadyExists":
-            return AlreadyExists(
-                f"{_capitalize(op.target())} already exists; patch it instead, or choose another name.",
-                status=code,
-                reason=reason,
-            )
-        return Conflict(
-            f"Conflict on {op.verb} {op.target()}: {api_message or 'the object was modified concurrently'}; re-read "
-            "the object and retry with its latest state.",
-            status=code,
-            reason=reason,
-        )
-    if code == 410:
-        return Expired(
-            f"The resourceVersion or continue token for {op.action()} has expired (410 Gone); start the listing "
-            "again without a continue token.",
-            status=code,
-            reason=reason,
-        )
-    if code == 429:
-        retry = details.get("retryAfterSeconds") or _header_seconds(retry_after_header) or 1
-        return TooManyRequests(
-            f"The API server is throttling requests (429) for {op.action()}; retry in {retry} seconds.",
-            status=code,
-            reason=reason,
-            retry_after=float(retry),
-        )
-    if code == 504 or reason == "Timeout":
-        return ServerError(
-            f"The API server timed out (504) on {op.action()}; retry shortly, or narrow the request "
-            "(a label selector or a smaller limit).",
-            status=code,
-            reason=reason,
-        )
-    if code >= 500:
-        detail = f": {api_message}" if api_message else ""
-        return ServerError(
-            f"The API server failed ({code}) on {op.action()}{detail}; retry shortly.",
-            status=code,
-            reason=reason,
-        )
-    detail = f": {api_message}" if api_message else ""
-    return K8sError(f"The API server answered {code} to {op.action()}{detail}.", status=code, reason=reason)
+    reply = _Reply(code, op, parse_status(body), server, retry_after_header)
+    return _BY_CODE.get(code, _server_error)(reply)
 
 
 def _capitalize(text: str) -> str:
@@ -271,19 +321,10 @@ def _header_seconds(value: str | None) -> int | None:
     return None
 
 
-def from_api_exception(exc: ApiException, op: Operation, *, server: str | None = None) -> K8sError:
-    """Our error for a kubernetes_asyncio ApiException (status 0 means the request never got an answer)."""
-    if not exc.status:
-        return unavailable(op, server=server, cause=str(exc.reason or "no response"))
-    headers: Any = exc.headers or {}
-    retry_after = headers.get("Retry-After") if hasattr(headers, "get") else None
-    return from_status(exc.status, exc.body, op, server=server, retry_after_header=retry_after)
-
-
 def unavailable(op: Operation, *, server: str | None, cause: str, context: str | None = None) -> Unavailable:
     where = f" at {server}" if server else ""
     ctx = f' (context "{context}")' if context else ""
     return Unavailable(
-        f"Cannot reach the API server{where}{ctx} to {op.action()}: {_short(cause)}; check that the cluster is "
-        "running and the kubeconfig points at it, then retry.",
+        f"Cannot reach the API server{where}{ctx} to {op.action()}: {clip(cause, _MAX_DETAIL)}; check that the "
+        "cluster is running and the kubeconfig points at it, then retry.",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import datetime as dt
 import functools
 import json
 from collections import OrderedDict
@@ -21,33 +22,19 @@ from pydantic import BaseModel, Field
 
 from mcp_k8s import errors
 from mcp_k8s import jsonpath as jp
-from mcp_k8s.kube.core import age as age  # re-exported: answers everywhere use one age format
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# Re-exported as the answer vocabulary the tools speak: one age format, one clip, one stripped object.
+from mcp_k8s.objects import age as age
+from mcp_k8s.objects import clip as clip
+from mcp_k8s.objects import parse_time
+from mcp_k8s.objects import strip_object as strip_object
+
 # Conditions worth a line in a summary; others are kept in the full view.
 KEY_CONDITIONS = ("Ready", "Available", "Progressing", "Synced", "Healthy", "Established", "Degraded", "Failed")
 _MAX_STRING = 2_000
 _MAX_CONDITION_MESSAGE = 200
 
 T = TypeVar("T")
-
-
-def strip_object(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy without managedFields and the last-applied annotation (which can duplicate the whole object)."""
-    out = dict(obj)
-    meta = out.get("metadata")
-    if isinstance(meta, dict):
-        meta = dict(meta)
-        meta.pop("managedFields", None)
-        annotations = meta.get("annotations")
-        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
-            annotations = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
-            if annotations:
-                meta["annotations"] = annotations
-            else:
-                meta.pop("annotations")
-        out["metadata"] = meta
-    return out
 
 
 class Condition(BaseModel):
@@ -107,7 +94,7 @@ def summarize(obj: Mapping[str, Any]) -> Summary:
 
 
 _ROW_CACHE_SIZE = 50_000
-_rows: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_rows: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], dt.datetime | None]] = OrderedDict()
 
 
 def summary_row(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
@@ -120,13 +107,13 @@ def summary_row(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]] = ())
     """
     meta = obj.get("metadata") or {}
     key = (meta.get("uid") or (meta.get("namespace"), meta.get("name")), meta.get("resourceVersion"), tuple(columns))
-    row = _rows.get(key)
-    if row is None:
-        row = _summary_fields(obj, columns)
-        _rows[key] = row
+    found = _rows.get(key)
+    if found is None:
+        found = _rows[key] = (_summary_fields(obj, columns), parse_time(meta.get("creationTimestamp")))
         if len(_rows) > _ROW_CACHE_SIZE:
             _rows.popitem(last=False)
-    return {**row, "age": age(meta.get("creationTimestamp"))} if meta.get("creationTimestamp") else dict(row)
+    row, created = found
+    return {**row, "age": age(created)} if created is not None else dict(row)
 
 
 def _summary_fields(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -159,11 +146,6 @@ def _column(obj: Mapping[str, Any], path: str) -> Any:
 @functools.lru_cache(maxsize=1024)
 def _parsed(path: str) -> jp.Path:
     return jp.parse(path)
-
-
-def clip(text: str, limit: int) -> str:
-    """At most `limit` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def size_of(value: Any) -> int:
@@ -205,18 +187,18 @@ def cut_page(
     budget: int,
     overhead: int,
     *,
-    token_for: Callable[[int], str | None],
-    narrow: str,
+    hint: str,
+    token_for: Callable[[int], str | None] = lambda _fit: None,
+    also_omitted: int = 0,
 ) -> tuple[int, str | None, Truncation | None]:
-    """How many leading rows to show, the continue token, and the truncation note: the one way a page is cut, so
-    the whole answer (rows, token and note included) never exceeds the budget. At least one row, so a reader
-    always makes progress."""
+    """How many leading rows to show, the continue token, and the truncation note: the one way every list answer
+    is cut, so the whole answer (rows, token and note included) never exceeds the budget. At least one row, so a
+    reader always makes progress. `also_omitted` counts rows dropped earlier (a limit) in the note."""
     sizes = [size_of(r) + 1 for r in rows]
     fit = fit_items(rows, budget, overhead, measure=size_of)
     while True:
-        truncated = (
-            Truncation(omitted=len(rows) - fit, hint=CUT_HINT.format(narrow=narrow)) if fit < len(rows) else None
-        )
+        omitted = len(rows) - fit + also_omitted
+        truncated = Truncation(omitted=omitted, hint=hint) if fit < len(rows) else None
         token = token_for(fit)
         extras = len(token or "") + (size_of(truncated) if truncated else 0) + _FIELD_SLACK
         if fit <= 1 or overhead + sum(sizes[:fit]) + extras <= budget:

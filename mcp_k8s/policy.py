@@ -34,6 +34,7 @@ from urllib.parse import unquote
 
 from mcp_k8s import errors
 from mcp_k8s.logging import register_secret_values
+from mcp_k8s.objects import LAST_APPLIED
 from mcp_k8s.settings import Settings
 
 READ_VERBS = frozenset({"get", "list", "watch"})
@@ -356,12 +357,9 @@ class Policy:
                     secret["data"] = {k: _blank(v) for k, v in data.items()}
             secret.pop("stringData", None)
             annotations = (secret.get("metadata") or {}).get("annotations")
-            if isinstance(annotations, dict) and _LAST_APPLIED in annotations and not self.reveal_secret_values:
-                annotations[_LAST_APPLIED] = ""  # a copy of the data, as kubectl applied it
+            if isinstance(annotations, dict) and LAST_APPLIED in annotations and not self.reveal_secret_values:
+                annotations[LAST_APPLIED] = ""  # a copy of the data, as kubectl applied it
         return answer
-
-
-_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def _outside(namespace: str, allowed: Sequence[str]) -> str:

@@ -41,19 +41,36 @@ def watched_types(settings: Settings) -> list[tuple[str, str]]:
     return sorted(set(out))
 
 
+def type_grants(*, writes: bool) -> list[tuple[str, tuple[str, ...]]]:
+    """(subresource suffix, verbs) granted on each watched type: the generic tools' CRUD, and status writes."""
+    if not writes:
+        return [("", READ)]
+    return [("", READ + WRITE), ("/status", ("get", "patch", "update"))]
+
+
+def common_rules(*, writes: bool) -> list[Rule]:
+    """The rules every configuration needs, whatever it watches: secrets, and the core read-only tools."""
+    # Secret values are read with `get`; listing returns values too in the API, so even names-only tools need both.
+    return [
+        Rule("", ("secrets",), ("get", "list") + (("create", "patch", "update", "delete") if writes else ())),
+        Rule("", ("pods", "pods/log", "events", "services"), READ),
+        Rule("events.k8s.io", ("events",), READ),
+    ]
+
+
+# Added to the ClusterRole when the server may see every namespace (list_namespaces).
+CLUSTER_WIDE_RULES = (Rule("", ("namespaces",), ("get", "list")),)
+
+
 def rules(settings: Settings) -> list[Rule]:
     """Exactly what the registered tools need under these settings."""
     writes = not settings.read_only
-    out: list[Rule] = []
-    for group, plural in watched_types(settings):
-        out.append(Rule(group, (plural,), READ + (WRITE if writes else ())))
-        if writes:
-            out.append(Rule(group, (f"{plural}/status",), ("get", "patch", "update")))
-    # Secret values are read with `get`; listing returns values too in the API, so even names-only tools need both.
-    out.append(Rule("", ("secrets",), ("get", "list") + (("create", "patch", "update", "delete") if writes else ())))
-    out.append(Rule("", ("pods", "pods/log", "events", "services"), READ))
-    out.append(Rule("events.k8s.io", ("events",), READ))
-    return out
+    out = [
+        Rule(group, (plural + suffix,), verbs)
+        for group, plural in watched_types(settings)
+        for suffix, verbs in type_grants(writes=writes)
+    ]
+    return out + common_rules(writes=writes)
 
 
 def auth_rules(settings: Settings) -> list[Rule]:
@@ -66,6 +83,24 @@ def auth_rules(settings: Settings) -> list[Rule]:
         out.append(Rule("", ("users", "groups", "serviceaccounts"), ("impersonate",)))
         out.append(Rule("authentication.k8s.io", ("uids", "userextras/*"), ("impersonate",)))
     return out
+
+
+def chart_catalog() -> dict[str, Any]:
+    """The rules as data for the Helm chart (deploy/helm/mcp-k8s/files/rbac-rules.yaml), which composes them per
+    values exactly as `manifest` does per flags; a test renders both and fails when they disagree."""
+    modes = {"readWrite": True, "readOnly": False}
+    return {
+        "watchedType": {
+            mode: [{"suffix": suffix, "verbs": list(verbs)} for suffix, verbs in type_grants(writes=writes)]
+            for mode, writes in modes.items()
+        },
+        "common": {mode: [r.as_dict() for r in common_rules(writes=writes)] for mode, writes in modes.items()},
+        "clusterWide": [r.as_dict() for r in CLUSTER_WIDE_RULES],
+        "auth": {
+            "kubernetes": [r.as_dict() for r in auth_rules(Settings(auth="kubernetes"))],
+            "impersonate": [r.as_dict() for r in auth_rules(Settings(auth="kubernetes", impersonate=True))],
+        },
+    }
 
 
 def manifest(settings: Settings, *, service_account: str, namespace: str) -> str:
@@ -81,7 +116,7 @@ def manifest(settings: Settings, *, service_account: str, namespace: str) -> str
             docs.append(_role("Role", name, granted, ns))
             docs.append(_binding("RoleBinding", name, "Role", subject, ns))
     else:
-        cluster_rules = [*granted, {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list"]}]
+        cluster_rules = [*granted, *(r.as_dict() for r in CLUSTER_WIDE_RULES)]
         docs.append(_role("ClusterRole", name, cluster_rules, None))
         docs.append(_binding("ClusterRoleBinding", name, "ClusterRole", subject, None))
     needed = [r.as_dict() for r in auth_rules(settings)]

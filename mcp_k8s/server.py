@@ -29,11 +29,11 @@ from mcp.types import (
 from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
 
-from mcp_k8s import __version__, auth, errors, policy, sandbox
+from mcp_k8s import __version__, auth, policy
 from mcp_k8s.cache.access import CacheAccess
 from mcp_k8s.cache.manager import CacheManager
 from mcp_k8s.kube.client import KubeClient
-from mcp_k8s.kube.discovery import Discovery
+from mcp_k8s.kube.discovery import Discovery, ResourceType
 from mcp_k8s.kube.reviews import Reviews
 from mcp_k8s.logging import get_logger
 from mcp_k8s.settings import Settings, is_loopback
@@ -55,21 +55,12 @@ mcp-k8s manages Kubernetes custom resources and secrets and reads pods, logs, ev
 
 async def watch_configured_types(state: AppState) -> None:
     """Start the reflectors for --watch types. Runs in the background so an unreachable cluster never delays
-    start-up; retries with backoff until every type is resolved (a CRD may be installed after the server starts)."""
-    pending = list(state.settings.watch)
-    delay = 1.0
-    while pending:
-        for spec_text in list(pending):
-            try:
-                rt = await state.discovery.resolve(spec_text)
-            except errors.K8sError as exc:
-                log.warning("cannot watch yet", resource=spec_text, reason=exc.message, retry_in=delay)
-                continue
-            await reading.watch_type(state, rt)
-            pending.remove(spec_text)
-        if pending:
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 60.0)
+    start-up; a type not served yet is retried with backoff (a CRD may be installed after the server starts)."""
+
+    async def start(_name: str, rt: ResourceType) -> None:
+        await reading.watch_type(state, rt)
+
+    await state.discovery.resolve_when_served(state.settings.watch, start)
 
 
 def all_toolsets() -> list[ToolSpec]:
@@ -247,6 +238,8 @@ def _build_mcp(settings: Settings, kube: KubeClient, reviews: Reviews, shared: S
 async def run_server(settings: Settings, environ: Mapping[str, str]) -> None:
     """Serve until the transport closes. With --sandbox, a local control plane runs for the server's lifetime."""
     if settings.sandbox:
+        from mcp_k8s import sandbox  # the PKI and process code loads only for --sandbox
+
         log.info("starting the local control plane (etcd + kube-apiserver on loopback)")
         async with sandbox.start_sandbox(environ) as plane:
             log.info("local control plane ready", url=plane.url, kubeconfig=str(plane.admin_kubeconfig))

@@ -52,7 +52,8 @@ class Settings(BaseModel):
     log_level: LogLevel = "info"
     sandbox: bool = False
     output_budget: int = Field(default=DEFAULT_OUTPUT_BUDGET, ge=2_000, le=1_000_000)
-    # Where the service-account namespace lives in a pod; a setting so tests can point it elsewhere.
+    # Where the pod's service-account token, ca.crt and namespace live (MCP_K8S_SERVICE_ACCOUNT_DIR moves it: tests,
+    # or a token mounted elsewhere).
     service_account_dir: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount")
     in_cluster_host: str | None = Field(default=None, description="KUBERNETES_SERVICE_HOST, set inside a pod.")
     in_cluster_port: str | None = None
@@ -114,6 +115,8 @@ class Settings(BaseModel):
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **flags: object) -> Settings:
         """Combine parsed flags with the non-MCP_K8S variables that Kubernetes tooling conventionally honours."""
+        if sa_dir := environ.get("MCP_K8S_SERVICE_ACCOUNT_DIR"):
+            flags.setdefault("service_account_dir", Path(sa_dir))
         return cls(
             kubeconfig_env=environ.get("KUBECONFIG") or None,
             env_namespace=environ.get("NAMESPACE") or None,

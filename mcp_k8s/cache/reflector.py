@@ -29,9 +29,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import aiohttp
 import anyio
 import orjson
 
@@ -40,6 +39,9 @@ from mcp_k8s.cache.store import Entry, Key, Shard, Status, encode
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.logging import get_logger
+
+if TYPE_CHECKING:  # annotations only: the HTTP stack loads with the first watch, not at server start
+    import aiohttp
 
 __all__ = ["Backoff", "Reflector", "ReflectorOptions"]
 
@@ -374,6 +376,8 @@ class Reflector:
 
     async def _watch_stream(self) -> _Outcome:
         """One watch request from the shard's RV, read to its end; returns what happened."""
+        import aiohttp
+
         o = self.options
         rv = self.shard.resource_version
         timeout = self._rng.uniform(*o.watch_timeout)

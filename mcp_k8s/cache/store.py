@@ -63,6 +63,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp_k8s import errors
 from mcp_k8s.cache.selectors import parse_field_selector, parse_label_selector
 from mcp_k8s.logging import get_logger
+from mcp_k8s.objects import LAST_APPLIED, Key, object_key
+from mcp_k8s.objects import strip_noise as strip
 
 __all__ = [
     "LAST_APPLIED",
@@ -90,8 +92,6 @@ __all__ = [
 
 log = get_logger(__name__)
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped objects
 Obj = dict[str, Any]
 Listener = Callable[["Change"], None]
 Labels = Mapping[str, str]
@@ -255,19 +255,6 @@ def rv_at_least(have: str, want: str) -> bool:
     return have == want
 
 
-def strip(obj: Obj) -> Obj:
-    """Drop managedFields and the last-applied annotation in place (client-go's TransformFunc idea)."""
-    meta = obj.get("metadata")
-    if isinstance(meta, dict):
-        meta.pop("managedFields", None)
-        annotations = meta.get("annotations")
-        if annotations and LAST_APPLIED in annotations:
-            del annotations[LAST_APPLIED]
-            if not annotations:
-                del meta["annotations"]
-    return obj
-
-
 _LABEL_SETS_MAX = 10_000  # distinct label sets shared between objects; the table restarts when full
 _label_sets: dict[tuple[tuple[str, str], ...], Labels] = {}
 
@@ -298,11 +285,6 @@ def decode(entry: Entry) -> Obj:
     """A fresh dict of a stored object (the caller owns it)."""
     obj: Obj = orjson.loads(entry[0])
     return obj
-
-
-def object_key(obj: Mapping[str, Any]) -> Key:
-    meta = obj["metadata"]
-    return (meta.get("namespace") or "", meta["name"])
 
 
 def _rv(obj: Mapping[str, Any]) -> str:

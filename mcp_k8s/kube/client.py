@@ -19,18 +19,17 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import aiohttp
 import anyio
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.config.config_exception import ConfigException
-from multidict import CIMultiDict
 
 from mcp_k8s import errors, policy
 from mcp_k8s.logging import get_logger
 from mcp_k8s.settings import Settings
+
+if TYPE_CHECKING:  # kubernetes_asyncio and aiohttp load with the first request, not at server start (issue 12)
+    import aiohttp
+    from kubernetes_asyncio import client as k8s
 
 log = get_logger(__name__)
 
@@ -91,6 +90,8 @@ class KubeClient:
     async def watch_api(self) -> k8s.ApiClient:
         """A second ApiClient (own aiohttp session and pool) for long-lived watch streams."""
         if self._watch_api is None:
+            from kubernetes_asyncio import client as k8s
+
             await self._ensure_loaded()
             async with self._lock:
                 if self._watch_api is None:
@@ -98,6 +99,8 @@ class KubeClient:
         return self._watch_api
 
     async def _ensure_loaded(self) -> None:
+        from kubernetes_asyncio import client as k8s
+
         async with self._lock:
             if self._closed:
                 raise errors.Unavailable("The server is shutting down; no more Kubernetes requests are accepted.")
@@ -129,24 +132,32 @@ class KubeClient:
         return await self._load_kubeconfig(configuration, paths)
 
     def _load_in_cluster(self, configuration: k8s.Configuration) -> ClusterInfo:
+        from kubernetes_asyncio import config as k8s_config
+        from kubernetes_asyncio.config.config_exception import ConfigException
+
         sa = self._settings.service_account_dir
         try:
             loader = k8s_config.incluster_config.InClusterConfigLoader(
                 token_filename=str(sa / _INCLUSTER_TOKEN),
                 cert_filename=str(sa / _INCLUSTER_CA),
+                try_refresh_token=False,  # its hook re-reads once a minute; ours follows the file at once
                 environ={
                     "KUBERNETES_SERVICE_HOST": self._settings.in_cluster_host or "",
                     "KUBERNETES_SERVICE_PORT": self._settings.in_cluster_port or "443",
                 },
             )
-            loader.load_and_set(configuration)  # re-reads the projected token every minute via its hook
+            loader.load_and_set(configuration)
         except ConfigException as exc:
             raise errors.NotConfigured(
                 f"In-cluster configuration failed ({exc}); pass --kubeconfig to use a file."
             ) from None
+        configuration.refresh_api_key_hook = ProjectedToken(sa / _INCLUSTER_TOKEN, configuration).refresh
         return ClusterInfo(server=str(configuration.host), context=None, context_namespace=None, source="in-cluster")
 
     async def _load_kubeconfig(self, configuration: k8s.Configuration, paths: str) -> ClusterInfo:
+        from kubernetes_asyncio import config as k8s_config
+        from kubernetes_asyncio.config.config_exception import ConfigException
+
         try:
             loader = await k8s_config.load_kube_config(
                 config_file=paths,
@@ -214,6 +225,8 @@ class KubeClient:
         raw: bool = False,
     ) -> Any:
         """One API call; returns parsed JSON (or bytes with raw=True). Every failure becomes a K8sError."""
+        import aiohttp
+
         asked = self._admit(method, path, query, body)
         api = await self.api()
         for attempt in (1, 2):
@@ -272,6 +285,8 @@ class KubeClient:
         accept: str,
         timeout: float,
     ) -> aiohttp.ClientResponse:
+        import aiohttp
+
         limits = aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout))
         try:
             return await self._open(api, method, path, query, body, content_type, accept, limits)
@@ -294,6 +309,8 @@ class KubeClient:
         We skip `call_api`: it serialises OpenAPI models we do not use and folds headers into a dict, which cannot
         carry the repeated Impersonate-Group lines the API server expects.
         """
+        from multidict import CIMultiDict
+
         headers: CIMultiDict[str] = CIMultiDict({"Accept": accept, "Content-Type": content_type})
         params = list(query)
         await api.update_params_for_auth(cast("dict[str, Any]", headers), params, ["BearerToken"])
@@ -335,7 +352,44 @@ class KubeClient:
                 self._closed = False
 
 
+class ProjectedToken:
+    """Follows a service-account token file that the kubelet rotates (a projected volume swaps it atomically).
+
+    Before each request the file is stat'ed (one syscall) and re-read only when it changed, so a rotated token is
+    used from the next request on, even when the old one was revoked at once (its bound object deleted); the
+    library's own hook would keep sending the revoked token for up to a minute.
+    """
+
+    def __init__(self, path: Path, configuration: k8s.Configuration) -> None:
+        self._path = path
+        self._seen = self._stamp()
+        self._token = configuration.api_key.get("BearerToken")
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self._path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def refresh(self, configuration: k8s.Configuration) -> None:
+        stamp = self._stamp()
+        if stamp is not None and stamp != self._seen:
+            try:
+                token = self._path.read_text().strip()
+            except OSError:
+                token = ""
+            if token:  # a file caught mid-write by a non-atomic writer is retried on the next request
+                self._seen = stamp
+                self._token = f"Bearer {token}"
+                log.info("service-account token reloaded", path=str(self._path))
+        if self._token is not None:
+            configuration.api_key["BearerToken"] = self._token
+
+
 def _transport_cause(exc: BaseException) -> str:
+    import aiohttp
+
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return "the request timed out"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):

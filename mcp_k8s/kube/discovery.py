@@ -4,25 +4,31 @@
 `version` is optional (the group's preferred version wins). Results come from aggregated discovery (one request for
 all groups, GA since 1.30) with a fallback to per-group-version documents for older servers, and are cached. A name
 that matches nothing triggers one refresh (a CRD may have just been installed) before we give up with close matches.
+`api_resources` shapes the served types into rows for listing; `resolve_when_served` waits, with backoff, for names
+that are not served yet (the --watch types of the server and of the watcher daemon).
 """
 
 from __future__ import annotations
 
-import difflib
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import anyio
+from pydantic import BaseModel, Field
 
 from mcp_k8s import errors
 from mcp_k8s.kube.client import KubeClient
+from mcp_k8s.logging import get_logger
+
+log = get_logger(__name__)
 
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 _TTL = 300.0
 _MIN_REFRESH_INTERVAL = 2.0
+_MAX_RETRY_DELAY = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,6 +168,26 @@ class Discovery:
                 return found
         raise self._not_found(await self.all_types(), wanted, group, version)
 
+    async def resolve_when_served(
+        self, names: Sequence[str], start: Callable[[str, ResourceType], Awaitable[None]]
+    ) -> None:
+        """`await start(name, type)` for each name once it resolves, retrying the others with backoff (1s to 60s)
+        until all have: the cluster may be down, or a CRD may be installed after we start."""
+        pending = list(names)
+        delay = 1.0
+        while pending:
+            for name in list(pending):
+                try:
+                    rt = await self.resolve(name)
+                except errors.K8sError as exc:
+                    log.warning("cannot watch yet", resource=name, reason=exc.message, retry_in=delay)
+                    continue
+                await start(name, rt)
+                pending.remove(name)
+            if pending:
+                await anyio.sleep(delay)
+                delay = min(delay * 2, _MAX_RETRY_DELAY)
+
     def _not_found(
         self, types: list[ResourceType], name: str, group: str | None, version: str | None
     ) -> errors.TypeNotFound:
@@ -170,6 +196,8 @@ class Discovery:
         for t in pool:
             for n in t.names():
                 vocabulary.setdefault(n, t)
+        import difflib  # only a miss needs suggestions
+
         close = difflib.get_close_matches(name.lower().split(".", 1)[0], list(vocabulary), n=4, cutoff=0.6)
         suggestions = list(dict.fromkeys(vocabulary[c].qualified for c in close))  # closest first
         qualifier = f" in group {group!r}" if group is not None else ""
@@ -207,6 +235,38 @@ class Discovery:
                 continue  # an unavailable aggregated API must not hide every other type
             out += _from_resource_list(group, version, preferred, doc.get("resources", []))
         return out
+
+
+class ApiResourceRow(BaseModel):
+    group: str = Field(description='API group; "" is the core group')
+    version: str
+    kind: str
+    plural: str
+    short_names: list[str] = Field(default_factory=list)
+    namespaced: bool
+    verbs: list[str] = Field(default_factory=list)
+
+
+async def api_resources(
+    discovery: Discovery, *, group: str | None = None, all_versions: bool = False
+) -> list[ApiResourceRow]:
+    """Served resource types (preferred version of each group unless `all_versions`), sorted by group and plural;
+    types --deny-resources hides are left out. `group` filters exactly; "core" or "" means the core group."""
+    wanted = "" if group in ("core", "") else group
+    rows = [
+        ApiResourceRow(
+            group=t.group,
+            version=t.version,
+            kind=t.kind,
+            plural=t.plural,
+            short_names=list(t.short_names),
+            namespaced=t.namespaced,
+            verbs=list(t.verbs),
+        )
+        for t in await discovery.all_types()
+        if (wanted is None or t.group == wanted) and (all_versions or t.preferred) and not discovery.hidden(t)
+    ]
+    return sorted(rows, key=lambda r: (r.group, r.plural, r.version))
 
 
 def _from_aggregated(doc: dict[str, Any]) -> list[ResourceType]:

@@ -3,12 +3,14 @@
 Everything is raw JSON against `ResourceType.path()`, so a CRD installed a second ago works without models. Patches
 come in the three kinds the API server understands: JSON merge patch, JSON patch (RFC 6902), and server-side apply
 with our field manager. `dry_run` sends `dryRun=All`: the server runs admission and validation and persists nothing.
+`RowLister` is the one list wrapper of the typed resources (pods, services, secrets): a page shaped into rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
 
 from mcp_k8s import errors
 from mcp_k8s.kube.client import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, KubeClient
@@ -18,11 +20,19 @@ PatchType = Literal["merge", "json", "apply"]
 FIELD_MANAGER = "mcp-k8s"
 _CONTENT_TYPES: dict[str, str] = {"merge": MERGE_PATCH, "json": JSON_PATCH, "apply": APPLY_PATCH}
 _JSON_PATCH_OPS = {"add", "remove", "replace", "move", "copy", "test"}
+RowT = TypeVar("RowT")
 
 
-def operation(verb: str, rt: ResourceType, namespace: str | None = None, name: str | None = None) -> errors.Operation:
+def operation(
+    verb: str, rt: ResourceType, namespace: str | None = None, name: str | None = None, *, apply: bool = False
+) -> errors.Operation:
     return errors.Operation(
-        verb=verb, resource=rt.qualified, kind=rt.kind, name=name, namespace=namespace if rt.namespaced else None
+        verb=verb,
+        resource=rt.qualified,
+        kind=rt.kind,
+        name=name,
+        namespace=namespace if rt.namespaced else None,
+        apply=apply,
     )
 
 
@@ -67,6 +77,51 @@ async def list_objects(
         "GET", rt.path(namespace), op=operation("list", rt, namespace), query=query
     )
     return result
+
+
+@dataclass(frozen=True)
+class ListPage(Generic[RowT]):
+    """One page of a LIST shaped into rows, with where the listing stands."""
+
+    items: list[RowT]
+    continue_token: str | None = None  # pass back for the next page
+    remaining: int | None = None  # the server's estimate of items after this page
+    resource_version: str | None = None
+
+
+@dataclass(frozen=True)
+class RowLister(Generic[RowT]):
+    """`await lister(kube, namespace, label_selector=...)`: one page of `rt` as rows (`namespace=None`: all)."""
+
+    rt: ResourceType
+    row: Callable[[Mapping[str, Any]], RowT]
+
+    async def __call__(
+        self,
+        kube: KubeClient,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> ListPage[RowT]:
+        doc = await list_objects(
+            kube,
+            self.rt,
+            namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=limit,
+            continue_token=continue_token,
+        )
+        meta = doc.get("metadata") or {}
+        return ListPage(
+            items=[self.row(item) for item in doc.get("items") or []],
+            continue_token=meta.get("continue") or None,
+            remaining=meta.get("remainingItemCount"),
+            resource_version=meta.get("resourceVersion"),
+        )
 
 
 async def get_object(kube: KubeClient, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
@@ -180,7 +235,7 @@ async def patch_object(
     result: dict[str, Any] = await kube.request(
         "PATCH",
         rt.path(namespace, name, subresource),
-        op=operation("patch", rt, namespace, name),
+        op=operation("patch", rt, namespace, name, apply=patch_type == "apply"),
         query=_dry_run(query, dry_run),
         body=body,
         content_type=_CONTENT_TYPES[patch_type],
@@ -195,18 +250,14 @@ async def delete_object(
     name: str,
     *,
     dry_run: bool = False,
-    propagation: str = "Background",
-    grace_period_seconds: int | None = None,
 ) -> dict[str, Any]:
     """Delete; returns the object (finalizers pending) or a Status. Background propagation, as kubectl defaults.
 
     With a DeleteOptions body the server reads options from the body only, so dryRun goes there, not in the query.
     """
-    body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+    body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
     if dry_run:
         body["dryRun"] = ["All"]
-    if grace_period_seconds is not None:
-        body["gracePeriodSeconds"] = grace_period_seconds
     result: dict[str, Any] = await kube.request(
         "DELETE", rt.path(namespace, name), op=operation("delete", rt, namespace, name), body=body
     )

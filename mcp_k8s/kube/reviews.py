@@ -1,10 +1,13 @@
-"""The cluster as the authority: TokenReview (who holds this bearer token?) and SubjectAccessReview (may this caller
-do that?), each answered by the API server and remembered briefly.
+"""The cluster as the authority: TokenReview (who holds this bearer token?), SubjectAccessReview (may this caller do
+that?) and SelfSubjectAccessReview (may these credentials do that?), each answered by the API server.
 
-Both reviews are made with the server's own identity (`policy.as_server()`), never impersonating: asking on behalf
-of a caller whether that caller may act is the server's question. Verdicts are cached for a few seconds (TokenReview
-no longer than the token lives), the same trade the API server's own webhook authenticator and authorizer make:
-a revoked permission takes effect within the TTL.
+One module for the three because they are one concept, the API server's authorizer asked a question, and share the
+resource attributes they send. TokenReview and SubjectAccessReview serve HTTP auth: they are made with the server's
+own identity (`policy.as_server()`), never impersonating, since asking on behalf of a caller whether that caller may
+act is the server's question; their verdicts are cached for a few seconds (TokenReview no longer than the token
+lives), the same trade the API server's own webhook authenticator and authorizer make: a revoked permission takes
+effect within the TTL. SelfSubjectAccessReview is the check_access tool's question, asked as the caller, uncached:
+it predicts the answer to the caller's next real request.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel, Field
+
 from mcp_k8s import errors, policy
 from mcp_k8s.kube.client import KubeClient
+from mcp_k8s.kube.discovery import Discovery
 
 TOKEN_TTL = 10.0
 ACCESS_TTL = 5.0
@@ -111,18 +117,14 @@ class Reviews:
         cached = self._access.get(key)
         if cached is not None:
             return cached
-        attributes: dict[str, Any] = {
-            "verb": request.verb,
-            "group": request.group,
-            "resource": request.resource,
-        }
-        for field, value in (
-            ("subresource", request.subresource),
-            ("namespace", request.namespace),
-            ("name", request.name),
-        ):
-            if value:
-                attributes[field] = value
+        attributes = resource_attributes(
+            request.verb,
+            request.group,
+            request.resource,
+            subresource=request.subresource,
+            namespace=request.namespace,
+            name=request.name,
+        )
         spec: dict[str, Any] = {"user": caller.user, "groups": list(caller.groups), "resourceAttributes": attributes}
         if caller.uid:
             spec["uid"] = caller.uid
@@ -138,6 +140,23 @@ class Reviews:
         allowed = bool(((answer or {}).get("status") or {}).get("allowed"))
         self._access.put(key, allowed, ACCESS_TTL)
         return allowed
+
+
+def resource_attributes(
+    verb: str,
+    group: str,
+    resource: str,
+    *,
+    subresource: str | None = None,
+    namespace: str | None = None,
+    name: str | None = None,
+) -> dict[str, str]:
+    """An access review's resourceAttributes; empty ones are left out (the authorizer reads "" as a value)."""
+    attributes = {"verb": verb, "group": group, "resource": resource}
+    for key, value in (("subresource", subresource), ("namespace", namespace), ("name", name)):
+        if value:
+            attributes[key] = value
+    return attributes
 
 
 def _token_verdict(status: dict[str, Any], audiences: Sequence[str]) -> TokenVerdict:
@@ -156,3 +175,80 @@ def _token_verdict(status: dict[str, Any], audiences: Sequence[str]) -> TokenVer
     if not caller.user:
         return TokenVerdict(None, "the cluster named no user for the token")
     return TokenVerdict(caller, "")
+
+
+class AccessAnswer(BaseModel):
+    """What the API server's authorizer says the current credentials may do."""
+
+    allowed: bool
+    verb: str
+    resource: str = Field(description="plural.group as RBAC sees it, e.g. widgets.example.com or pods")
+    subresource: str | None = None
+    namespace: str | None = Field(default=None, description="Absent: cluster-wide (or a cluster-scoped resource)")
+    name: str | None = None
+    reason: str | None = Field(default=None, description="The authorizer's explanation, when it gives one")
+    denied: bool | None = Field(default=None, description="True when explicitly denied (not merely not allowed)")
+    evaluation_error: str | None = None
+    note: str | None = None
+
+
+async def _rbac_name(
+    discovery: Discovery, name: str, group: str | None, namespace: str | None
+) -> tuple[str, str, str | None, str | None]:
+    """(plural, group, namespace, note) as RBAC names the type; a name discovery does not know is kept as typed."""
+    if name in ("", "*"):
+        return name, group or "", namespace, None
+    try:
+        rt = await discovery.resolve(name, group=group)
+    except errors.TypeNotFound:
+        return name, group or "", namespace, f"{name!r} is not a type this server serves; checked the name as typed."
+    return rt.plural, rt.group, namespace if rt.namespaced else None, None
+
+
+async def check_access(
+    kube: KubeClient,
+    discovery: Discovery,
+    *,
+    verb: str,
+    resource: str,
+    group: str | None = None,
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> AccessAnswer:
+    """Ask the API server (SelfSubjectAccessReview) whether these credentials may `verb` `resource`.
+
+    `resource` may be any name discovery knows (Widget, wg, widgets.example.com) and may carry a subresource
+    (`pods/log`); RBAC only understands plurals, so we translate, and say so when the type is not served (RBAC
+    rules can name types that do not exist, so the question is still asked as typed).
+    """
+    verb = verb.strip().lower()
+    if not verb:
+        raise errors.InvalidInput("verb is empty; use get, list, watch, create, update, patch, delete or '*'.")
+    base, _, sub_from_name = resource.strip().partition("/")
+    subresource = subresource or sub_from_name or None
+    plural, api_group, namespace, note = await _rbac_name(discovery, base, group, namespace)
+    attributes = resource_attributes(verb, api_group, plural, subresource=subresource, namespace=namespace, name=name)
+    review = await kube.request(
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        op=errors.Operation(verb="create", resource="selfsubjectaccessreviews.authorization.k8s.io"),
+        body={
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes},
+        },
+    )
+    status = review.get("status") or {}
+    return AccessAnswer(
+        allowed=bool(status.get("allowed")),
+        verb=verb,
+        resource=f"{plural}.{api_group}" if api_group else plural,
+        subresource=subresource,
+        namespace=namespace or None,
+        name=name or None,
+        reason=status.get("reason") or None,
+        denied=status.get("denied") or None,
+        evaluation_error=status.get("evaluationError") or None,
+        note=note,
+    )

@@ -273,7 +273,7 @@ async def paged(
         return None
 
     fit, next_token, truncated = output.cut_page(
-        rows, state.settings.output_budget, overhead, token_for=token_for, narrow=narrow
+        rows, state.settings.output_budget, overhead, token_for=token_for, hint=output.CUT_HINT.format(narrow=narrow)
     )
     return Page(
         namespace=namespaces[index] if len(namespaces) == 1 else None,

@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mcp_k8s import errors, output
-from mcp_k8s.kube import core
+from mcp_k8s.kube import discovery, namespaces, reviews
+from mcp_k8s.tools.answers import Listing
 from mcp_k8s.tools.base import Ctx, Group, LabelSelector, Namespace, ToolSpec, app, check_name, spec
 
-_ENVELOPE_SLACK = 300
 
-
-class ApiResourceList(BaseModel):
+class ApiResourceList(Listing[discovery.ApiResourceRow]):
     """Served resource types."""
-
-    count: int
-    items: list[core.ApiResourceRow]
-    truncated: output.Truncation | None = None
 
 
 async def list_api_resources(
@@ -36,20 +31,20 @@ async def list_api_resources(
 ) -> ApiResourceList:
     """List the resource types the cluster serves."""
     state = app(ctx)
-    rows = await core.api_resources(state.discovery, group=group, all_versions=all_versions)
-    fit = output.fit_items(rows, state.settings.output_budget - _ENVELOPE_SLACK, 100, measure=output.size_of)
-    truncated = None
-    if fit < len(rows):
-        truncated = output.Truncation(
-            omitted=len(rows) - fit, hint="Too many types for one answer; pass group to list one API group."
-        )
+    rows = await discovery.api_resources(state.discovery, group=group, all_versions=all_versions)
+    fit, _, truncated = output.cut_page(
+        rows,
+        state.settings.output_budget,
+        output.size_of(ApiResourceList(count=len(rows), items=[])),
+        hint="Too many types for one answer; pass group to list one API group.",
+    )
     return ApiResourceList(count=fit, items=rows[:fit], truncated=truncated)
 
 
-async def list_namespaces(ctx: Ctx, label_selector: LabelSelector = None) -> core.NamespaceList:
+async def list_namespaces(ctx: Ctx, label_selector: LabelSelector = None) -> namespaces.NamespaceList:
     """List namespaces (the configured ones if listing is not allowed)."""
     state = app(ctx)
-    return await core.list_namespaces(state.kube, state.settings, label_selector=label_selector)
+    return await namespaces.list_namespaces(state.kube, state.settings, label_selector=label_selector)
 
 
 async def check_access(
@@ -71,14 +66,14 @@ async def check_access(
     all_namespaces: Annotated[bool, Field(description="Ask about a cluster-wide grant")] = False,
     name: Annotated[str | None, Field(default=None, max_length=253)] = None,
     resource: Annotated[str | None, Field(default=None, max_length=253, description="Old name of plural")] = None,
-) -> core.AccessAnswer:
+) -> reviews.AccessAnswer:
     """Ask the API server whether these credentials may do something."""
     asked = plural or resource
     if not asked or not asked.strip():
         raise errors.InvalidInput("Give plural: the resource type to ask about, e.g. pods or widgets/status.")
     state = app(ctx)
     ns = None if all_namespaces else await state.namespace(namespace)
-    return await core.check_access(
+    return await reviews.check_access(
         state.kube,
         state.discovery,
         verb=verb,

@@ -1,19 +1,22 @@
 """Core read-only tools: list_pods, get_pod_logs, list_events, list_services.
 
 Thin by design, like every toolset: validate, resolve the namespace (and for events the involved type), call
-kube/core.py, and fit the answer to the byte budget with output.py. These are the tools an agent reaches for when a
-custom resource is unhealthy: which pods are not ready and why, what they logged, what happened to the object.
+kube/pods.py, events.py or services.py, and fit the answer to the byte budget with output.py. These are the tools
+an agent reaches for when a custom resource is unhealthy: which pods are not ready and why, what they logged, what
+happened to the object.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, Protocol, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
 from mcp_k8s import output
-from mcp_k8s.kube import core
+from mcp_k8s.kube import events, pods, services
+from mcp_k8s.kube.resources import ListPage
+from mcp_k8s.tools.answers import Listing
 from mcp_k8s.tools.base import (
     AllNamespaces,
     AppState,
@@ -35,46 +38,36 @@ from mcp_k8s.tools.base import (
 
 RowT = TypeVar("RowT", bound=BaseModel)
 ListT = TypeVar("ListT", bound=BaseModel)
-_ENVELOPE_SLACK = 300  # bytes kept free for the envelope fields set after fitting (token, truncation, note)
 _LOG_ENVELOPE = 1_000
 
 
-class PodList(BaseModel):
+class PodList(Listing[pods.PodRow]):
     """A page of pods, one summary row each."""
 
-    namespace: str | None = Field(default=None, description="Namespace listed; absent = all (allowed) namespaces")
-    count: int
-    items: list[core.PodRow]
-    continue_token: str | None = Field(default=None, description="Pass back to get the next page")
-    truncated: output.Truncation | None = None
 
-
-class ServiceList(BaseModel):
+class ServiceList(Listing[services.ServiceRow]):
     """A page of services, one row each."""
 
-    namespace: str | None = Field(default=None, description="Namespace listed; absent = all (allowed) namespaces")
-    count: int
-    items: list[core.ServiceRow]
-    continue_token: str | None = Field(default=None, description="Pass back to get the next page")
+
+class LogsAnswer(BaseModel):
+    """The newest part of one container's log; `truncated` says what was cut, as every other answer does."""
+
+    pod: str
+    namespace: str
+    container: str
+    previous: bool = False
+    text: str = Field(description="Log text; when cut it starts with a [truncated: ...] line")
     truncated: output.Truncation | None = None
-
-
-class LogsAnswer(core.PodLogs):
     note: str | None = None
 
 
-class EventsAnswer(core.EventList):
+class EventsAnswer(events.EventList):
     truncated: output.Truncation | None = None
-
-
-class _RowPage(Protocol[RowT]):
-    items: list[RowT]
-    page: core.PageInfo
 
 
 async def _rows(
     state: AppState,
-    lister: Callable[..., Awaitable[_RowPage[RowT]]],
+    lister: Callable[..., Awaitable[ListPage[RowT]]],
     model: type[ListT],
     namespace: str | None,
     all_namespaces: bool,
@@ -83,7 +76,7 @@ async def _rows(
     limit: int,
     continue_token: str | None,
 ) -> ListT:
-    """A budgeted page of rows from a kube/core lister (pods, services)."""
+    """A budgeted page of rows from a kube/ row lister (pods, services)."""
 
     async def fetch(ns: str | None, server_token: str | None) -> tuple[list[RowT], str | None]:
         page = await lister(
@@ -96,7 +89,7 @@ async def _rows(
         )
         # Rows of a single-namespace listing leave the namespace out: the envelope says it once.
         rows = page.items if all_namespaces else [r.model_copy(update={"namespace": None}) for r in page.items]
-        return rows, page.page.continue_token
+        return rows, page.continue_token
 
     found = await paged(
         state,
@@ -105,7 +98,7 @@ async def _rows(
         namespaced=True,
         continue_token=continue_token,
         fetch=fetch,
-        overhead=_ENVELOPE_SLACK,
+        overhead=output.size_of(model(count=0, items=[])),
         narrow="label_selector, field_selector or a smaller limit",
     )
     return found.answer(model)
@@ -123,7 +116,7 @@ async def list_pods(
     """List pods: phase, ready, restarts, node, age, and why a pod is not ready."""
     return await _rows(
         app(ctx),
-        core.list_pods,
+        pods.list_pods,
         PodList,
         namespace,
         all_namespaces,
@@ -153,10 +146,10 @@ async def get_pod_logs(
     state = app(ctx)
     ns = await state.namespace(namespace)
     ceiling = state.settings.output_budget - _LOG_ENVELOPE
-    wanted = limit_bytes or core.DEFAULT_LOG_BYTES
+    wanted = limit_bytes or pods.DEFAULT_LOG_BYTES
     # JSON escaping grows text (a newline becomes two bytes), so the cap leaves a quarter of the budget for it.
     cap = min(wanted, ceiling * 3 // 4)
-    logs = await core.pod_logs(
+    logs = await pods.pod_logs(
         state.kube,
         ns,
         check_name(name),
@@ -169,7 +162,23 @@ async def get_pod_logs(
     note = None
     if cap < wanted:
         note = f"limit_bytes was lowered to {cap} to fit this server's answer budget; use tail_lines or since_seconds."
-    return LogsAnswer(**logs.model_dump(), note=note)
+    truncated = (
+        output.Truncation(
+            omitted=logs.omitted_bytes or 0,  # bytes, when the server told us how many (else 0: unknown)
+            hint="Earlier log output was left out; narrow with tail_lines or since_seconds, or raise limit_bytes.",
+        )
+        if logs.truncated
+        else None
+    )
+    return LogsAnswer(
+        pod=logs.pod,
+        namespace=logs.namespace,
+        container=logs.container,
+        previous=logs.previous,
+        text=logs.text,
+        truncated=truncated,
+        note=note,
+    )
 
 
 async def list_events(
@@ -196,7 +205,7 @@ async def list_events(
     # Like every list: one namespace, or all of them (the allowed set, read one namespace at a time).
     scopes = state.kube.policy.visible_namespaces(None) if all_namespaces else [await state.namespace(namespace)]
     pages = [
-        await core.list_events(
+        await events.list_events(
             state.kube,
             state.discovery,
             scope,
@@ -211,14 +220,14 @@ async def list_events(
         for scope in scopes
     ]
     found = pages[0] if len(pages) == 1 else _merge_events(pages, limit)
-    fit = output.fit_items(found.items, state.settings.output_budget - _ENVELOPE_SLACK, 300, measure=output.size_of)
-    truncated = None
-    if fit < len(found.items):
-        truncated = output.Truncation(
-            omitted=len(found.items) - fit + found.omitted,
-            hint="Older events did not fit the answer budget; narrow with plural/name, event_type=Warning or a "
-            "smaller limit.",
-        )
+    fit, _, truncated = output.cut_page(
+        found.items,
+        state.settings.output_budget,
+        output.size_of(found.model_copy(update={"items": []})),
+        hint="Older events did not fit the answer budget; narrow with plural/name, event_type=Warning or a "
+        "smaller limit.",
+        also_omitted=found.omitted,
+    )
     return EventsAnswer(
         **found.model_dump(exclude={"items"}),
         items=found.items[:fit],
@@ -226,10 +235,10 @@ async def list_events(
     )
 
 
-def _merge_events(pages: list[core.EventList], limit: int) -> core.EventList:
+def _merge_events(pages: list[events.EventList], limit: int) -> events.EventList:
     """Several namespaces' events as one list: newest first, the same limit."""
     rows = sorted((row for page in pages for row in page.items), key=lambda r: r.last_seen or "", reverse=True)
-    return core.EventList(
+    return events.EventList(
         namespace=None,
         items=rows[:limit],
         involved=pages[0].involved,
@@ -251,7 +260,7 @@ async def list_services(
     """List services: type, cluster IP, external addresses, ports, selector."""
     return await _rows(
         app(ctx),
-        core.list_services,
+        services.list_services,
         ServiceList,
         namespace,
         all_namespaces,

@@ -11,17 +11,18 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Annotated, Any, Literal
 
-import yaml
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Resolve
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mcp_k8s import errors, output
 from mcp_k8s.cache.access import CachedType
 from mcp_k8s.cache.selectors import UnsupportedFieldSelector
-from mcp_k8s.kube import core, resources
+from mcp_k8s.kube import resources
 from mcp_k8s.kube.discovery import ResourceType
+from mcp_k8s.kube.events import list_events
 from mcp_k8s.tools import reading
+from mcp_k8s.tools.answers import DeleteAnswer, ObjectAnswer, ResourceList, WriteAnswer
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
@@ -54,79 +55,6 @@ from mcp_k8s.tools.base import (
 _MAX_BODY_TEXT = 1_000_000
 
 
-class CacheFreshness(BaseModel):
-    """How current a cached answer is known to be (store.py's state table)."""
-
-    freshness: Literal["confirmed", "unconfirmed"] = Field(
-        description="confirmed: the server was heard from within seconds, or a probe just answered"
-    )
-    last_heard_seconds: float | None = Field(default=None, description="Since the watch last heard from the server")
-    unconfirmed_since: str | None = Field(default=None, description="UTC time freshness was last confirmed")
-    lagged: bool | None = Field(default=None, description="The cache held an older copy; this is the server's")
-
-
-class ResourceList(BaseModel):
-    """A page of objects of one type."""
-
-    resource: str = Field(description="plural.group/version that was listed")
-    kind: str
-    namespace: str | None = Field(
-        default=None, description="Namespace listed; absent = all namespaces or cluster-scoped"
-    )
-    source: Literal["cache", "api"] = Field(description="cache: the live watch cache; api: a direct LIST")
-    resource_version: str | None = None
-    synced: bool | None = None
-    stale_seconds: float | None = None
-    cache: CacheFreshness | None = None  # source=cache: how current it is known to be
-    count: int
-    items: list[dict[str, Any]] = Field(description="Summary rows (default) or full objects (view=full)")
-    continue_token: str | None = Field(default=None, description="Pass back to get the next page")
-    truncated: output.Truncation | None = None
-    note: str | None = None
-
-
-class ObjectAnswer(BaseModel):
-    """One object, cleaned of managedFields and the last-applied annotation (plus, with describe, why it is in the
-    state it is in: its status conditions and recent events)."""
-
-    resource: str
-    source: Literal["cache", "api"]
-    resource_version: str | None = None
-    stale_seconds: float | None = None
-    cache: CacheFreshness | None = None  # source=cache: how current it is known to be
-    object: dict[str, Any]
-    conditions: list[output.Condition] | None = Field(default=None, description="describe: all status conditions")
-    events: list[core.EventRow] | None = Field(default=None, description="describe: recent events, newest first")
-    events_note: str | None = None
-    truncated: output.Truncation | None = None
-
-
-class WriteAnswer(BaseModel):
-    """The object as the server stored it (or would have, for a dry run)."""
-
-    action: Literal["created", "patched", "unchanged"]
-    dry_run: bool
-    resource: str
-    name: str
-    namespace: str | None = None
-    resource_version: str | None = None
-    in_cache: bool | None = Field(
-        default=None, description="true: the watch cache already shows this write, so reads see it (absent: not cached)"
-    )
-    object: dict[str, Any]
-    truncated: output.Truncation | None = None
-    note: str | None = None
-
-
-class DeleteAnswer(BaseModel):
-    deleted: bool
-    dry_run: bool
-    resource: str
-    name: str
-    namespace: str | None = None
-    message: str
-
-
 async def _target(
     state: AppState, plural: str, group: str | None, version: str | None, namespace: str | None
 ) -> tuple[ResourceType, str | None]:
@@ -141,6 +69,8 @@ def _parse_document(value: Any, what: str) -> Any:
         return value
     if len(value) > _MAX_BODY_TEXT:
         raise errors.InvalidInput(f"{what} is larger than {_MAX_BODY_TEXT} bytes; send a smaller document.")
+    import yaml  # only documents sent as text need a parser; keeps it out of server start-up
+
     try:
         return yaml.safe_load(value)
     except yaml.YAMLError as exc:
@@ -239,7 +169,11 @@ async def _list_from_cache(
         return None
 
     fit, next_token, truncated = output.cut_page(
-        items, state.settings.output_budget, output.size_of(envelope), token_for=token_for, narrow=_narrow(view)
+        items,
+        state.settings.output_budget,
+        output.size_of(envelope),
+        token_for=token_for,
+        hint=output.CUT_HINT.format(narrow=_narrow(view)),
     )
     return envelope.model_copy(
         update={"items": items[:fit], "count": fit, "continue_token": next_token, "truncated": truncated}
@@ -349,7 +283,7 @@ async def get_custom_resource(
     if describe:
         answer.conditions = output.conditions_of(obj, key_only=False)
         try:
-            events = await core.list_events(
+            events = await list_events(
                 state.kube,
                 state.discovery,
                 ns,

@@ -16,8 +16,10 @@ from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from mcp_k8s import errors, output
-from mcp_k8s.kube import secrets
-from mcp_k8s.kube.secrets import GeneratedKey, GenerateSpec, SecretView
+from mcp_k8s.kube import secret_data, secrets
+from mcp_k8s.kube.secret_data import GeneratedKey, GenerateSpec
+from mcp_k8s.kube.secrets import SecretView
+from mcp_k8s.tools.answers import Listing
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
@@ -54,7 +56,7 @@ NOT_REQUESTED = "Values not included; pass include_values=true to read them."
 # parse_data checks the shape and names offending keys only; the validator registers the values before anything else.
 SecretData = Annotated[
     Any,
-    BeforeValidator(secrets.register_given),
+    BeforeValidator(secret_data.register_given),
     WithJsonSchema(
         {
             "anyOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "null"}],
@@ -66,7 +68,7 @@ Generate = Annotated[
     list[GenerateSpec | str] | None,
     Field(
         default=None,
-        max_length=secrets.MAX_KEYS_PER_CALL,
+        max_length=secret_data.MAX_KEYS_PER_CALL,
         description="Keys to fill with generated values, never returned: a name or {key, length, alphabet, characters}",
     ),
 ]
@@ -85,12 +87,8 @@ class SecretRow(BaseModel):
     age: str | None = None
 
 
-class SecretList(BaseModel):
-    namespace: str | None = Field(default=None, description="Namespace listed; absent = all (allowed) namespaces")
-    count: int
-    items: list[SecretRow]
-    continue_token: str | None = Field(default=None, description="Pass back to get the next page")
-    truncated: output.Truncation | None = None
+class SecretList(Listing[SecretRow]):
+    """A page of secrets: names, types and keys, never values."""
 
 
 class SecretDetails(SecretView):
@@ -158,10 +156,13 @@ def _fit_keys(view: SecretView, budget: int) -> tuple[SecretView, output.Truncat
     if output.size_of(view) <= budget:
         return view, None
     bare = view.model_copy(update={"keys": []})
-    fit = output.fit_items(view.keys, budget, output.size_of(bare), measure=output.size_of)
-    return view.model_copy(update={"keys": view.keys[:fit]}), output.Truncation(
-        omitted=len(view.keys) - fit, hint="Too many keys for the answer budget; the first ones are shown, sorted."
+    fit, _, truncated = output.cut_page(
+        view.keys,
+        budget,
+        output.size_of(bare),
+        hint="Too many keys for the answer budget; the first ones are shown, sorted.",
     )
+    return view.model_copy(update={"keys": view.keys[:fit]}), truncated
 
 
 async def list_secrets(
@@ -208,7 +209,7 @@ async def get_secret(
     include_values: Annotated[bool, Field(description="Needs --allow-secret-values on the server")] = False,
     keys: Annotated[
         list[str] | None,
-        Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL),
+        Field(default=None, max_length=secret_data.MAX_KEYS_PER_CALL),
     ] = None,
 ) -> SecretDetails:
     """Get one secret: keys with sizes, type, labels; values only if the server allows."""
@@ -299,7 +300,7 @@ async def create_secret(
 ) -> SecretWriteAnswer:
     """Create a secret from given values and/or generated ones (never returned)."""
     check_name(name)
-    change = secrets.Change.parse(data, generate)
+    change = secret_data.Change.parse(data, generate)
     state = app(ctx)
     ns = await state.namespace(namespace)
     result = await secrets.create_secret(
@@ -330,7 +331,7 @@ async def _confirm_loss(
     """Replacing or removing a key loses a value nobody can read back: ask first, about exactly those keys. Adding
     keys or labels loses nothing and is not asked about."""
     state = app(ctx)
-    change = secrets.Change.parse(data, generate, remove_keys or ())
+    change = secret_data.Change.parse(data, generate, remove_keys or ())
     ns = await state.namespace(namespace)
     current = await secrets.read_secret(state.kube, ns, check_name(name))
     secrets.check_mutable(current, change, ns)
@@ -350,7 +351,7 @@ async def update_secret(
     confirmation: Annotated[ElicitationResult[Confirm], Resolve(_confirm_loss)],
     data: SecretData = None,
     generate: Generate = None,
-    remove_keys: Annotated[list[str] | None, Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL)] = None,
+    remove_keys: Annotated[list[str] | None, Field(default=None, max_length=secret_data.MAX_KEYS_PER_CALL)] = None,
     labels: Labels = None,
     namespace: Namespace = None,
     dry_run: DryRun = False,
@@ -358,7 +359,7 @@ async def update_secret(
 ) -> SecretWriteAnswer:
     """Set, replace or remove keys; other keys are kept. Asks before a value is lost."""
     check_name(name)
-    change = secrets.Change.parse(data, generate, remove_keys or ())
+    change = secret_data.Change.parse(data, generate, remove_keys or ())
     state = app(ctx)
     ns = await state.namespace(namespace)
     if not confirmed(ctx, confirmation, force=force):

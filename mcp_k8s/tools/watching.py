@@ -106,8 +106,8 @@ async def recent_changes(
         deleted=counts[ChangeType.DELETED],
         changes=[],
     )
-    fit = output.fit_items(
-        list(reversed(kept)), state.settings.output_budget, output.size_of(answer) + 300, measure=output.size_of
+    fit, _, _ = output.cut_page(  # the newest first: a cut keeps the latest changes
+        list(reversed(kept)), state.settings.output_budget, output.size_of(answer), hint=""
     )
     answer.changes = kept[len(kept) - fit :]
     answer.omitted = len(rows) - len(answer.changes)

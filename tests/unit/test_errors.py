@@ -118,5 +118,34 @@ def test_long_api_message_is_clipped() -> None:
 def test_unavailable_names_server_and_context() -> None:
     err = errors.unavailable(OP, server="https://10.0.0.1:6443", cause="connection refused", context="prod")
     assert 'https://10.0.0.1:6443 (context "prod")' in err.message
-    assert err.retryable
     one_sentence(err.message)
+
+
+def test_apply_conflict_says_force_conflicts_takes_ownership() -> None:
+    """A 409 on a server-side apply is a field-ownership conflict: re-reading does not resolve it, forcing does."""
+    apply = errors.Operation(
+        verb="patch", resource="widgets.example.com", kind="Widget", name="w1", namespace="team-a", apply=True
+    )
+    message = 'Apply failed with 1 conflict: conflict with "kubectl-edit" using example.com/v1: .spec.size'
+    err = errors.from_status(409, status(409, "Conflict", message), apply)
+    assert isinstance(err, errors.Conflict)
+    assert err.message.startswith('Conflict on patch (server-side apply) widget "w1" in namespace "team-a": ')
+    assert '"kubectl-edit"' in err.message
+    assert ".spec.size" in err.message
+    assert "force_conflicts=true" in err.message
+    assert "re-read" not in err.message
+    one_sentence(err.message)
+    # The same status on a merge patch is a stale read: re-read and retry.
+    stale = errors.from_status(409, status(409, "Conflict", "the object has been modified"), OP)
+    assert "re-read" in stale.message
+    assert "force_conflicts" not in stale.message
+
+
+def test_local_and_api_errors_have_one_base_each() -> None:
+    for local in (errors.InvalidInput, errors.NotAllowed, errors.NotConfigured):
+        assert issubclass(local, errors.LocalError)
+        assert not issubclass(local, errors.ApiError)
+    for api in (errors.Invalid, errors.Forbidden, errors.TypeNotFound, errors.AlreadyExists, errors.Unavailable):
+        assert issubclass(api, errors.ApiError)
+        assert not issubclass(api, errors.LocalError)
+    assert isinstance(errors.from_status(418, b"", OP), errors.ApiError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcp_k8s import errors, output
+from mcp_k8s.objects import LAST_APPLIED
 
 OBJ = {
     "apiVersion": "example.com/v1",
@@ -15,7 +16,7 @@ OBJ = {
         "resourceVersion": "42",
         "creationTimestamp": "2020-01-01T00:00:00Z",
         "managedFields": [{"manager": "kubectl"}] * 20,
-        "annotations": {output.LAST_APPLIED: '{"big": "copy"}', "keep": "me"},
+        "annotations": {LAST_APPLIED: '{"big": "copy"}', "keep": "me"},
     },
     "spec": {"size": 3},
     "status": {

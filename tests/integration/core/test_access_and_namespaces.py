@@ -11,9 +11,14 @@ import pytest
 from kubernetes_asyncio import client
 
 from mcp_k8s import errors
-from mcp_k8s.kube import core, resources
+from mcp_k8s.kube import resources
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery
+from mcp_k8s.kube.events import list_events
+from mcp_k8s.kube.namespaces import list_namespaces
+from mcp_k8s.kube.pods import list_pods, pod_logs
+from mcp_k8s.kube.reviews import check_access
+from mcp_k8s.kube.services import list_services
 from mcp_k8s.settings import Settings
 from tests.cluster import TestCluster
 from tests.kube import MakeUser
@@ -61,7 +66,7 @@ async def test_check_access_matches_what_the_user_can_do(
         discovery = Discovery(kube)
         widgets = await discovery.resolve("widgets", group="example.com")
         cases: list[tuple[dict[str, Any], Callable[[], Awaitable[Any]]]] = [
-            ({"verb": "list", "resource": "pods"}, lambda: core.list_pods(kube, namespace)),
+            ({"verb": "list", "resource": "pods"}, lambda: list_pods(kube, namespace)),
             (
                 {"verb": "get", "resource": "Widget", "name": "w1"},
                 lambda: resources.get_object(kube, widgets, namespace, "w1"),
@@ -73,14 +78,14 @@ async def test_check_access_matches_what_the_user_can_do(
             ),
             (
                 {"verb": "get", "resource": "pods/log", "name": "p1"},
-                lambda: core.pod_logs(kube, namespace, "p1", container="app"),
+                lambda: pod_logs(kube, namespace, "p1", container="app"),
             ),
-            ({"verb": "list", "resource": "services"}, lambda: core.list_services(kube, namespace)),
-            ({"verb": "list", "resource": "events"}, lambda: core.list_events(kube, discovery, namespace)),
+            ({"verb": "list", "resource": "services"}, lambda: list_services(kube, namespace)),
+            ({"verb": "list", "resource": "events"}, lambda: list_events(kube, discovery, namespace)),
         ]
         answers = []
         for question, call in cases:
-            answer = await core.check_access(kube, discovery, namespace=namespace, **question)
+            answer = await check_access(kube, discovery, namespace=namespace, **question)
             assert answer.allowed == await really_allowed(call), question
             answers.append((answer.verb, answer.resource, answer.subresource, answer.allowed))
         assert answers == [
@@ -94,17 +99,17 @@ async def test_check_access_matches_what_the_user_can_do(
         ]
 
         # Cluster-scoped: the namespace is dropped, as RBAC would ignore it.
-        nodes = await core.check_access(kube, discovery, verb="list", resource="nodes", namespace=namespace)
+        nodes = await check_access(kube, discovery, verb="list", resource="nodes", namespace=namespace)
         assert (nodes.allowed, nodes.namespace) == (False, None)
         # RBAC may name types nobody serves; the question is still asked, and the answer says so.
-        ghost = await core.check_access(kube, discovery, verb="get", resource="gizmos", group="ghost.io")
+        ghost = await check_access(kube, discovery, verb="get", resource="gizmos", group="ghost.io")
         assert ghost.allowed is False
         assert ghost.note is not None
         assert "not a type this server serves" in ghost.note
 
 
 async def test_admin_check_access_is_allowed(kube: KubeClient, discovery: Discovery, namespace: str) -> None:
-    answer = await core.check_access(kube, discovery, verb="*", resource="*", namespace=namespace)
+    answer = await check_access(kube, discovery, verb="*", resource="*", namespace=namespace)
     assert answer.allowed
     assert answer.resource == "*"
 
@@ -115,23 +120,21 @@ async def test_namespaces_fall_back_for_namespace_only_credentials(
     kubeconfig = await make_user(rules=[READ_PODS])
 
     async with client_for(kubeconfig) as kube:
-        answer = await core.list_namespaces(kube, Settings(kubeconfig=kubeconfig))
+        answer = await list_namespaces(kube, Settings(kubeconfig=kubeconfig))
     assert answer.source == "configured"
     assert [r.name for r in answer.items] == [namespace]  # the kubeconfig context's namespace
     assert answer.note is not None
     assert "may not list namespaces" in answer.note
 
     async with client_for(kubeconfig, allowed_namespaces=(namespace, "team-b")) as kube:
-        answer = await core.list_namespaces(
-            kube, Settings(kubeconfig=kubeconfig, allowed_namespaces=(namespace, "team-b"))
-        )
+        answer = await list_namespaces(kube, Settings(kubeconfig=kubeconfig, allowed_namespaces=(namespace, "team-b")))
     assert (answer.source, [r.name for r in answer.items]) == ("configured", [namespace, "team-b"])
     assert answer.note is not None
     assert "allowed namespaces" in answer.note
 
     async with client_for(cluster.kubeconfig) as kube:
-        listed = await core.list_namespaces(kube, Settings(kubeconfig=cluster.kubeconfig))
-        narrowed = await core.list_namespaces(
+        listed = await list_namespaces(kube, Settings(kubeconfig=cluster.kubeconfig))
+        narrowed = await list_namespaces(
             kube, Settings(kubeconfig=cluster.kubeconfig, allowed_namespaces=(namespace, "does-not-exist"))
         )
     assert listed.source == "api"

@@ -9,9 +9,10 @@ import pytest
 from kubernetes_asyncio import client
 
 from mcp_k8s import errors
-from mcp_k8s.kube import core
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery
+from mcp_k8s.kube.events import list_events
+from mcp_k8s.objects import parse_time
 
 pytestmark = pytest.mark.anyio
 
@@ -76,7 +77,7 @@ async def test_events_for_a_custom_resource(
     )
 
     for plural in ("wg", "Widget", "widgets.example.com"):
-        found = await core.list_events(kube, discovery, namespace, plural=plural, name="w1")
+        found = await list_events(kube, discovery, namespace, plural=plural, name="w1")
         assert found.involved == "Widget/w1"
         summary = [(r.reason, r.count, r.type, r.object) for r in found.items]
         assert summary == [
@@ -89,21 +90,21 @@ async def test_events_for_a_custom_resource(
     assert scaled.message == "scaled to 3 replicas"
     assert scaled.source == "example.com/widget-controller"
     assert failed.source == "widget-controller"
-    last, first = core.parse_time(reconciling.last_seen), core.parse_time(reconciling.first_seen)
+    last, first = parse_time(reconciling.last_seen), parse_time(reconciling.first_seen)
     assert last is not None
     assert first is not None
     assert 50 <= (dt.datetime.now(dt.UTC) - last).total_seconds() <= 120  # w1.b's time, not w1.a's
     assert (last - first).total_seconds() >= 840  # w1.a's first occurrence: 900 s before w1.a's last
 
-    by_uid = await core.list_events(
+    by_uid = await list_events(
         kube, discovery, namespace, plural="widgets", name="w1", uid=widgets["w1"]["metadata"]["uid"]
     )
     assert len(by_uid.items) == 3
 
-    warnings = await core.list_events(kube, discovery, namespace, plural="widgets", name="w1", event_type="Warning")
+    warnings = await list_events(kube, discovery, namespace, plural="widgets", name="w1", event_type="Warning")
     assert [r.reason for r in warnings.items] == ["Failed"]
 
-    whole = await core.list_events(kube, discovery, namespace)
+    whole = await list_events(kube, discovery, namespace)
     assert whole.involved is None
     assert {(r.object, r.reason) for r in whole.items} == {
         ("Widget/w1", "Scaled"),
@@ -112,16 +113,16 @@ async def test_events_for_a_custom_resource(
         ("Widget/w2", "Reconciling"),
         ("Pod/w1", "Pulled"),
     }
-    newest_two = await core.list_events(kube, discovery, namespace, limit=2)
+    newest_two = await list_events(kube, discovery, namespace, limit=2)
     assert [r.reason for r in newest_two.items] == ["Scaled", "Failed"]
     assert newest_two.omitted == 3
 
-    every_widget = await core.list_events(kube, discovery, namespace, plural="widgets")
+    every_widget = await list_events(kube, discovery, namespace, plural="widgets")
     assert {r.object for r in every_widget.items} == {"Widget/w1", "Widget/w2"}
 
 
 async def test_events_for_an_unknown_kind(kube: KubeClient, discovery: Discovery, namespace: str) -> None:
     with pytest.raises(errors.TypeNotFound):
-        await core.list_events(kube, discovery, namespace, plural="gizmos", name="g1")
+        await list_events(kube, discovery, namespace, plural="gizmos", name="g1")
     with pytest.raises(errors.InvalidInput):
-        await core.list_events(kube, discovery, namespace, name="g1")
+        await list_events(kube, discovery, namespace, name="g1")

@@ -9,8 +9,8 @@ import pytest
 from kubernetes_asyncio import client
 
 from mcp_k8s import sandbox
-from mcp_k8s.kube import core
 from mcp_k8s.kube.client import KubeClient
+from mcp_k8s.kube.pods import pod_logs
 from mcp_k8s.settings import Settings
 from tests.cluster import TestCluster, _alive
 from tests.kube import api_client
@@ -45,7 +45,7 @@ async def test_kwok_serves_logs_for_an_in_process_control_plane_and_stops_with_i
             kwok.write_logs(["hello from kwok"], container="app")
             kube = KubeClient(Settings(kubeconfig=plane.admin_kubeconfig))
             try:
-                logs = await core.pod_logs(kube, "default", "hello")
+                logs = await pod_logs(kube, "default", "hello")
             finally:
                 await kube.aclose()
             assert logs.text == "hello from kwok\n"

@@ -8,8 +8,8 @@ import pytest
 from kubernetes_asyncio import client
 
 from mcp_k8s import errors, sandbox
-from mcp_k8s.kube import core
 from mcp_k8s.kube.client import KubeClient
+from mcp_k8s.kube.pods import list_pods, pod_logs
 from tests.plugins.kwok import MakePods
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +24,7 @@ async def test_pods_on_a_kwok_node_reach_running(
         namespace, {"metadata": {"name": "unbound"}, "spec": {"containers": [{"name": "app", "image": "x"}]}}
     )
 
-    page = await core.list_pods(kube, namespace)
+    page = await list_pods(kube, namespace)
     rows = {r.name: r for r in page.items}
 
     assert set(rows) == {"web-1", "web-2", "worker", "unbound"}
@@ -45,18 +45,18 @@ async def test_pod_selectors_and_paging(kube: KubeClient, namespace: str, kwok_n
     await make_pods("a-1", "a-2", "a-3", labels={"tier": "a"})
     await make_pods("b-1", labels={"tier": "b"})
 
-    by_label = await core.list_pods(kube, namespace, label_selector="tier=a")
+    by_label = await list_pods(kube, namespace, label_selector="tier=a")
     assert sorted(r.name for r in by_label.items) == ["a-1", "a-2", "a-3"]
-    by_field = await core.list_pods(kube, namespace, field_selector=f"spec.nodeName={kwok_node},metadata.name=b-1")
+    by_field = await list_pods(kube, namespace, field_selector=f"spec.nodeName={kwok_node},metadata.name=b-1")
     assert [r.name for r in by_field.items] == ["b-1"]
 
-    first = await core.list_pods(kube, namespace, limit=3)
+    first = await list_pods(kube, namespace, limit=3)
     assert len(first.items) == 3
-    assert first.page.continue_token
-    assert first.page.remaining == 1
-    rest = await core.list_pods(kube, namespace, limit=3, continue_token=first.page.continue_token)
+    assert first.continue_token
+    assert first.remaining == 1
+    rest = await list_pods(kube, namespace, limit=3, continue_token=first.continue_token)
     assert len(rest.items) == 1
-    assert rest.page.continue_token is None
+    assert rest.continue_token is None
     assert {r.name for r in first.items + rest.items} == {"a-1", "a-2", "a-3", "b-1"}
 
 
@@ -68,21 +68,21 @@ async def test_logs_tail_since_previous(
     kwok.write_logs([(hours_ago, "old 1"), (hours_ago, "old 2"), "new 1", "new 2", "new 3"], container="app")
     kwok.write_logs(["panic: the previous run died"], container="app", previous=True)
 
-    everything = await core.pod_logs(kube, namespace, "logger")
+    everything = await pod_logs(kube, namespace, "logger")
     assert everything.container == "app"
     assert everything.text == "old 1\nold 2\nnew 1\nnew 2\nnew 3\n"
     assert not everything.truncated
 
-    tail = await core.pod_logs(kube, namespace, "logger", tail_lines=2)
+    tail = await pod_logs(kube, namespace, "logger", tail_lines=2)
     assert tail.text == "new 2\nnew 3\n"
 
-    recent = await core.pod_logs(kube, namespace, "logger", since_seconds=600)
+    recent = await pod_logs(kube, namespace, "logger", since_seconds=600)
     assert recent.text == "new 1\nnew 2\nnew 3\n"
 
-    both = await core.pod_logs(kube, namespace, "logger", since_seconds=600, tail_lines=1)
+    both = await pod_logs(kube, namespace, "logger", since_seconds=600, tail_lines=1)
     assert both.text == "new 3\n"
 
-    previous = await core.pod_logs(kube, namespace, "logger", previous=True)
+    previous = await pod_logs(kube, namespace, "logger", previous=True)
     assert (previous.previous, previous.text) == (True, "panic: the previous run died\n")
 
 
@@ -93,7 +93,7 @@ async def test_log_byte_cap_keeps_the_newest_lines(
     lines = [f"line {i:04d} " + "x" * 20 for i in range(100)]  # 31 bytes each with the newline
     kwok.write_logs(lines, container="app")
 
-    capped = await core.pod_logs(kube, namespace, "chatty", limit_bytes=100)
+    capped = await pod_logs(kube, namespace, "chatty", limit_bytes=100)
 
     assert capped.truncated
     marker, _, body = capped.text.partition("\n")
@@ -110,7 +110,7 @@ async def test_log_window_larger_than_one_fetch_is_reread_from_its_end(
     lines = [f"entry {i:06d} " + "y" * 87 for i in range(3_000)]  # 100 bytes a line, 300 kB: > the 64 kB fetch
     kwok.write_logs(lines, container="app")
 
-    capped = await core.pod_logs(kube, namespace, "flood", limit_bytes=1_000)
+    capped = await pod_logs(kube, namespace, "flood", limit_bytes=1_000)
 
     assert capped.truncated
     assert capped.omitted_bytes is None  # the total is not known without reading it all
@@ -127,18 +127,18 @@ async def test_multi_container_pod_needs_a_container(
     kwok.write_logs(["from the sidecar"], container="sidecar")
 
     with pytest.raises(errors.InvalidInput) as err:
-        await core.pod_logs(kube, namespace, "two")
+        await pod_logs(kube, namespace, "two")
     assert str(err.value) == (
         f'Pod "two" in namespace "{namespace}" has 2 containers: app, sidecar; pass container= one of them.'
     )
-    sidecar = await core.pod_logs(kube, namespace, "two", container="sidecar")
+    sidecar = await pod_logs(kube, namespace, "two", container="sidecar")
     assert sidecar.text == "from the sidecar\n"
     with pytest.raises(errors.InvalidInput) as err:
-        await core.pod_logs(kube, namespace, "two", container="nope")
+        await pod_logs(kube, namespace, "two", container="nope")
     assert 'has no container "nope"; its containers are app, sidecar' in str(err.value)
 
 
 async def test_logs_of_a_missing_pod(kube: KubeClient, namespace: str) -> None:
     with pytest.raises(errors.NotFound) as err:
-        await core.pod_logs(kube, namespace, "ghost")
+        await pod_logs(kube, namespace, "ghost")
     assert str(err.value).startswith(f'Pod "ghost" in namespace "{namespace}" was not found;')

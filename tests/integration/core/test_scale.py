@@ -6,10 +6,11 @@ import time
 
 import pytest
 from kubernetes_asyncio import client
+from pydantic import TypeAdapter
 
-from mcp_k8s import sandbox
-from mcp_k8s.kube import core
+from mcp_k8s import errors, sandbox
 from mcp_k8s.kube.client import KubeClient
+from mcp_k8s.kube.pods import PodRow, list_pods
 from mcp_k8s.settings import DEFAULT_OUTPUT_BUDGET, Settings
 from tests.plugins.cluster import mcp_client
 from tests.plugins.kwok import create_pods, wait_pods_started
@@ -17,6 +18,8 @@ from tests.plugins.kwok import create_pods, wait_pods_started
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 PODS = 500
+
+ROWS = TypeAdapter(list[PodRow])
 
 
 async def test_500_pods_list_sizes(
@@ -44,17 +47,17 @@ async def test_500_pods_list_sizes(
     raw = await kube.request(
         "GET",
         f"/api/v1/namespaces/{namespace}/pods",
-        op=core.errors.Operation(verb="list", resource="pods", namespace=namespace),
+        op=errors.Operation(verb="list", resource="pods", namespace=namespace),
         raw=True,
     )
-    everything = await core.list_pods(kube, namespace)
-    page = await core.list_pods(kube, namespace, limit=50)
-    shard = await core.list_pods(kube, namespace, label_selector="shard=3")
+    everything = await list_pods(kube, namespace)
+    page = await list_pods(kube, namespace, limit=50)
+    shard = await list_pods(kube, namespace, label_selector="shard=3")
     sizes = {
         "raw_list_bytes": len(raw),
-        "summary_500_bytes": len(everything.model_dump_json(exclude_none=True)),
-        "summary_page_50_bytes": len(page.model_dump_json(exclude_none=True)),
-        "summary_shard_bytes": len(shard.model_dump_json(exclude_none=True)),
+        "summary_500_bytes": len(ROWS.dump_json(everything.items, exclude_none=True)),
+        "summary_page_50_bytes": len(ROWS.dump_json(page.items, exclude_none=True)),
+        "summary_shard_bytes": len(ROWS.dump_json(shard.items, exclude_none=True)),
     }
     for key, value in sizes.items():
         record_property(key, value)
@@ -66,7 +69,7 @@ async def test_500_pods_list_sizes(
     assert sum(1 for r in everything.items if r.reason) == 5
     assert all(r.phase == "Running" for r in everything.items)
     assert len(page.items) == 50
-    assert page.page.remaining == PODS - 50
+    assert page.remaining == PODS - 50
     assert len(shard.items) == 50
     # A 50-row page (the tools' default limit) fits the default answer budget with room to spare; the full
     # summary is ~30x smaller than the raw list it was made from.

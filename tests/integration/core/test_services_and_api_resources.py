@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from kubernetes_asyncio import client
 
-from mcp_k8s.kube import core
 from mcp_k8s.kube.client import KubeClient
-from mcp_k8s.kube.discovery import Discovery
+from mcp_k8s.kube.discovery import Discovery, api_resources
+from mcp_k8s.kube.services import list_services
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +35,7 @@ async def test_service_rows(kube: KubeClient, admin: client.ApiClient, namespace
     ):
         await api.create_namespaced_service(namespace, body)
 
-    page = await core.list_services(kube, namespace)
+    page = await list_services(kube, namespace)
     rows = {r.name: r for r in page.items}
 
     web = rows["web"]
@@ -49,12 +49,12 @@ async def test_service_rows(kube: KubeClient, admin: client.ApiClient, namespace
         ["example.org"],
         None,
     )
-    labelled = await core.list_services(kube, namespace, label_selector="app=web")
+    labelled = await list_services(kube, namespace, label_selector="app=web")
     assert [r.name for r in labelled.items] == ["web"]
 
 
 async def test_api_resource_rows(discovery: Discovery, crds: None) -> None:
-    example = await core.api_resources(discovery, group="example.com")
+    example = await api_resources(discovery, group="example.com")
     assert [(r.plural, r.version, r.kind, r.namespaced) for r in example] == [
         ("clusterwidgets", "v1", "ClusterWidget", False),
         ("widgets", "v1", "Widget", True),
@@ -63,14 +63,14 @@ async def test_api_resource_rows(discovery: Discovery, crds: None) -> None:
     assert widgets.short_names == ["wg", "wdg"]
     assert {"get", "list", "watch", "create", "patch", "delete"} <= set(widgets.verbs)
 
-    every_version = await core.api_resources(discovery, group="example.com", all_versions=True)
+    every_version = await api_resources(discovery, group="example.com", all_versions=True)
     assert [(r.plural, r.version) for r in every_version if r.plural == "widgets"] == [
         ("widgets", "v1"),
         ("widgets", "v1beta1"),
     ]
-    core_rows = await core.api_resources(discovery, group="core")
+    core_rows = await api_resources(discovery, group="core")
     pods = next(r for r in core_rows if r.plural == "pods")
     assert (pods.group, pods.version, pods.kind, pods.short_names) == ("", "v1", "Pod", ["po"])
     assert {r.group for r in core_rows} == {""}
-    everything = await core.api_resources(discovery)
+    everything = await api_resources(discovery)
     assert {"", "apps", "example.com", "rbac.authorization.k8s.io"} <= {r.group for r in everything}

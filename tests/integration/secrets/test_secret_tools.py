@@ -19,7 +19,9 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 from mcp.types import ElicitResult
 
-from mcp_k8s.kube.secrets import ALPHABETS, GENERATED_KEYS, LAST_APPLIED
+from mcp_k8s.kube.secret_data import ALPHABETS
+from mcp_k8s.kube.secrets import GENERATED_KEYS
+from mcp_k8s.objects import LAST_APPLIED
 from mcp_k8s.settings import Settings
 from mcp_k8s.tools.secrets import NOT_REQUESTED, WITHHELD_BY_POLICY
 from tests.canary import CANARY, RecordingClient, assert_not_leaked
@@ -378,8 +380,8 @@ async def test_list_pages_budget_and_all_namespaces(
                 break
         assert (pages, seen) == (3, [f"s{i}" for i in range(7)])
         wide = {f"key-number-{n:03d}-with-a-long-name": "v" for n in range(60)}
-        for i in range(8):
-            await t.call("create_secret", name=f"wide{i}", namespace=namespace, data=wide, labels={"shape": "wide"})
+        for i in range(14):  # more rows than one 2,000-byte answer holds
+            await t.call("create_secret", name=f"wide{i:02d}", namespace=namespace, data=wide, labels={"shape": "wide"})
     small = settings.model_copy(update={"output_budget": 2_000})
     async with tools(small) as t:
         seen, token, cuts = [], None, 0
@@ -396,8 +398,8 @@ async def test_list_pages_budget_and_all_namespaces(
             if not token:
                 break
         assert cuts >= 1
-        assert seen == [f"wide{i}" for i in range(8)]
-        got = await t.call("get_secret", name="wide0", namespace=namespace)
+        assert seen == [f"wide{i:02d}" for i in range(14)]
+        got = await t.call("get_secret", name="wide00", namespace=namespace)
         assert got["truncated"]["omitted"] >= 1
     other = await create_namespace(admin, "other")
     try:

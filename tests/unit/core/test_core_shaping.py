@@ -1,5 +1,6 @@
-"""Pure shaping in kube/core.py: pod rows and reasons, container choice, log tails, event folding, service rows,
-and the request logic of logs, access reviews and namespaces against a scripted client (no network)."""
+"""Pure shaping in kube/ (pods, events, services, reviews, discovery, namespaces): pod rows and reasons, container
+choice, log tails, event folding, service rows, and the request logic of logs, access reviews and namespaces against
+a scripted client (no network)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,22 @@ from typing import Any, cast
 import pytest
 
 from mcp_k8s import errors
-from mcp_k8s.kube import core
 from mcp_k8s.kube.client import KubeClient
-from mcp_k8s.kube.discovery import Discovery, ResourceType
+from mcp_k8s.kube.discovery import Discovery, ResourceType, api_resources
+from mcp_k8s.kube.events import EVENT_PAGE, EVENT_SCAN_LIMIT, fold_events, involved_selector, list_events
+from mcp_k8s.kube.namespaces import list_namespaces
+from mcp_k8s.kube.pods import (
+    _LOG_FETCH_FLOOR,
+    DEFAULT_CONTAINER_ANNOTATION,
+    keep_tail,
+    not_ready_reason,
+    pick_container,
+    pod_logs,
+    pod_row,
+)
+from mcp_k8s.kube.reviews import check_access
+from mcp_k8s.kube.services import service_row
+from mcp_k8s.objects import age
 from mcp_k8s.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -59,7 +73,7 @@ def running(name: str, restarts: int = 0) -> dict[str, Any]:
 
 
 def test_ready_pod_row() -> None:
-    row = core.pod_row(pod(statuses=[running("app", 1)], ready="True"), NOW)
+    row = pod_row(pod(statuses=[running("app", 1)], ready="True"), NOW)
     assert row.model_dump() == {
         "name": "p",
         "namespace": "ns",
@@ -80,7 +94,7 @@ def test_crash_looping_container_is_the_reason() -> None:
         "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}},
         "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
     }
-    row = core.pod_row(pod(containers=("app", "sidecar"), statuses=[running("app"), failing], ready="False"), NOW)
+    row = pod_row(pod(containers=("app", "sidecar"), statuses=[running("app"), failing], ready="False"), NOW)
     assert (row.ready, row.restarts) == ("1/2", 7)
     assert row.reason == "sidecar: CrashLoopBackOff (back-off 5m0s), last exit 137 (OOMKilled)"
 
@@ -133,12 +147,12 @@ def test_crash_looping_container_is_the_reason() -> None:
     ],
 )
 def test_not_ready_reasons(shape: dict[str, Any], reason: str | None) -> None:
-    assert core.not_ready_reason(shape) == reason
+    assert not_ready_reason(shape) == reason
 
 
 def test_long_reasons_are_clipped() -> None:
     waiting = {"reason": "CreateContainerConfigError", "message": "secret " + "x" * 1000 + " not found"}
-    reason = core.not_ready_reason(pod(statuses=[{"name": "app", "ready": False, "state": {"waiting": waiting}}]))
+    reason = not_ready_reason(pod(statuses=[{"name": "app", "ready": False, "state": {"waiting": waiting}}]))
     assert reason is not None
     assert len(reason) == 240
     assert reason.endswith("…")
@@ -148,26 +162,26 @@ def test_long_reasons_are_clipped() -> None:
     ("seconds", "text"), [(5, "5s"), (59, "59s"), (60, "1m"), (7199, "119m"), (7200, "2h"), (2 * 86400, "2d")]
 )
 def test_age(seconds: int, text: str) -> None:
-    assert core.age(stamp(seconds), NOW) == text
+    assert age(stamp(seconds), NOW) == text
 
 
 def test_age_of_garbage() -> None:
-    assert core.age(None) is None
-    assert core.age("yesterday") is None
-    assert core.age(stamp(-30), NOW) == "0s"
+    assert age(None) is None
+    assert age("yesterday") is None
+    assert age(stamp(-30), NOW) == "0s"
 
 
 # --- containers and log tails ---
 
 
 def test_pick_container() -> None:
-    assert core.pick_container(pod(), "ns") == "app"
-    annotated = pod(containers=("app", "istio-proxy"), meta={"annotations": {core.DEFAULT_CONTAINER_ANNOTATION: "app"}})
-    assert core.pick_container(annotated, "ns") == "app"
+    assert pick_container(pod(), "ns") == "app"
+    annotated = pod(containers=("app", "istio-proxy"), meta={"annotations": {DEFAULT_CONTAINER_ANNOTATION: "app"}})
+    assert pick_container(annotated, "ns") == "app"
     two = pod(containers=("app", "sidecar"))
     two["spec"]["initContainers"] = [{"name": "migrate"}]
     with pytest.raises(errors.InvalidInput) as err:
-        core.pick_container(two, "ns")
+        pick_container(two, "ns")
     assert str(err.value) == (
         'Pod "p" in namespace "ns" has 2 containers: app, sidecar (init containers: migrate); '
         "pass container= one of them."
@@ -185,7 +199,7 @@ def test_pick_container() -> None:
     ],
 )
 def test_keep_tail(data: bytes, limit: int, kept: bytes) -> None:
-    result, dropped = core.keep_tail(data, limit)
+    result, dropped = keep_tail(data, limit)
     assert result == kept
     assert dropped == len(data) - len(result)
 
@@ -221,7 +235,7 @@ def event(
 
 
 def test_fold_events_sums_repeats_and_sorts_newest_first() -> None:
-    rows, omitted = core.fold_events(
+    rows, omitted = fold_events(
         [
             event("a", "Reconciling", "size 3", count=2, last=300, first=900),
             event("b", "Failed", "quota", last=10, type="Warning", source={"component": "ctrl"}),
@@ -249,7 +263,7 @@ def test_fold_events_sums_repeats_and_sorts_newest_first() -> None:
     assert rows[0].source == "example.com/widget-controller"
     assert rows[0].first_seen == stamp(1200)
     assert rows[2].source == "ctrl"
-    everything, _ = core.fold_events(
+    everything, _ = fold_events(
         [event("a", "R", "m", count=2, last=300, first=900), event("c", "R", "m", count=3, last=60, first=100)],
         limit=10,
         now=NOW,
@@ -260,7 +274,7 @@ def test_fold_events_sums_repeats_and_sorts_newest_first() -> None:
 
 def test_fold_events_without_counts_or_times() -> None:
     bare = {"metadata": {"name": "x"}, "involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Killing"}
-    rows, omitted = core.fold_events([bare, dict(bare)], limit=5, now=NOW)
+    rows, omitted = fold_events([bare, dict(bare)], limit=5, now=NOW)
     assert [(r.object, r.count, r.last_seen, r.message) for r in rows] == [("Pod/p", 2, None, None)]
     assert omitted == 0
 
@@ -268,18 +282,18 @@ def test_fold_events_without_counts_or_times() -> None:
 def test_involved_selector() -> None:
     widgets = ResourceType(group="example.com", version="v1", plural="widgets", kind="Widget")
     nodes = ResourceType(group="", version="v1", plural="nodes", kind="Node", namespaced=False)
-    assert core.involved_selector(widgets, "w1", "ns", "u-1") == (
+    assert involved_selector(widgets, "w1", "ns", "u-1") == (
         "involvedObject.kind=Widget,involvedObject.name=w1,involvedObject.namespace=ns,involvedObject.uid=u-1"
     )
-    assert core.involved_selector(nodes, "n1", "ns", None) == "involvedObject.kind=Node,involvedObject.name=n1"
-    assert core.involved_selector(widgets, None, None, None) == "involvedObject.kind=Widget"
+    assert involved_selector(nodes, "n1", "ns", None) == "involvedObject.kind=Node,involvedObject.name=n1"
+    assert involved_selector(widgets, None, None, None) == "involvedObject.kind=Widget"
 
 
 # --- services ---
 
 
 def test_service_rows() -> None:
-    lb = core.service_row(
+    lb = service_row(
         {
             "metadata": {"name": "front", "namespace": "ns", "creationTimestamp": stamp(90)},
             "spec": {
@@ -306,7 +320,7 @@ def test_service_rows() -> None:
         "selector": {"app": "front"},
         "age": "1m",
     }
-    headless = core.service_row({"metadata": {"name": "h", "namespace": "ns"}, "spec": {"clusterIP": "None"}}, NOW)
+    headless = service_row({"metadata": {"name": "h", "namespace": "ns"}, "spec": {"clusterIP": "None"}}, NOW)
     assert (headless.type, headless.cluster_ip, headless.selector, headless.ports) == (
         "ClusterIP",
         "None (headless)",
@@ -367,7 +381,7 @@ def log_server(log: bytes, the_pod: dict[str, Any] | None = None) -> Callable[[s
 
 async def test_pod_logs_small_log_is_returned_whole() -> None:
     fake = FakeKube(log_server(b"hello\nworld\n"))
-    logs = await core.pod_logs(as_kube(fake), "ns", "p", tail_lines=10, since_seconds=60, previous=True)
+    logs = await pod_logs(as_kube(fake), "ns", "p", tail_lines=10, since_seconds=60, previous=True)
     assert (logs.container, logs.text, logs.truncated, logs.omitted_bytes) == ("app", "hello\nworld\n", False, None)
     get_pod, get_log = fake.calls
     assert get_pod[1] == "/api/v1/namespaces/ns/pods/p"
@@ -376,20 +390,20 @@ async def test_pod_logs_small_log_is_returned_whole() -> None:
         "container": "app",
         "sinceSeconds": 60,
         "previous": "true",
-        "limitBytes": core._LOG_FETCH_FLOOR + 1,
+        "limitBytes": _LOG_FETCH_FLOOR + 1,
         "tailLines": 10,
     }
 
 
 async def test_pod_logs_with_a_container_skips_the_pod_read() -> None:
     fake = FakeKube(log_server(b"x\n"))
-    await core.pod_logs(as_kube(fake), "ns", "p", container="app")
+    await pod_logs(as_kube(fake), "ns", "p", container="app")
     assert [c[1] for c in fake.calls] == ["/api/v1/namespaces/ns/pods/p/log"]
 
 
 async def test_pod_logs_cut_keeps_the_newest_whole_lines() -> None:
     log = b"".join(b"line %03d\n" % i for i in range(100))  # 9 bytes a line
-    logs = await core.pod_logs(as_kube(FakeKube(log_server(log))), "ns", "p", container="app", limit_bytes=40)
+    logs = await pod_logs(as_kube(FakeKube(log_server(log))), "ns", "p", container="app", limit_bytes=40)
     marker, _, body = logs.text.partition("\n")
     assert body == "line 096\nline 097\nline 098\nline 099\n"
     assert (logs.truncated, logs.omitted_bytes) == (True, 900 - 36)
@@ -402,7 +416,7 @@ async def test_pod_logs_cut_keeps_the_newest_whole_lines() -> None:
 async def test_pod_logs_window_bigger_than_the_fetch_is_reread_from_the_end() -> None:
     log = b"".join(b"entry %06d %s\n" % (i, b"z" * 50) for i in range(5_000))  # 64 bytes a line, 320 kB
     fake = FakeKube(log_server(log))
-    logs = await core.pod_logs(as_kube(fake), "ns", "p", container="app", limit_bytes=1_000)
+    logs = await pod_logs(as_kube(fake), "ns", "p", container="app", limit_bytes=1_000)
     first, second = (c[2] for c in fake.calls)
     assert "tailLines" not in first
     assert second["tailLines"] == 1_000 // 64 + 1
@@ -416,7 +430,7 @@ async def test_pod_logs_window_bigger_than_the_fetch_is_reread_from_the_end() ->
 async def test_pod_logs_reread_never_asks_for_more_than_tail_lines() -> None:
     log = b"".join(b"%0127d\n" % i for i in range(4_000))  # 128 bytes a line
     fake = FakeKube(log_server(log))
-    await core.pod_logs(as_kube(fake), "ns", "p", container="app", tail_lines=3_000, limit_bytes=20_000)
+    await pod_logs(as_kube(fake), "ns", "p", container="app", tail_lines=3_000, limit_bytes=20_000)
     assert [c[2]["tailLines"] for c in fake.calls] == [3_000, 20_000 // 128 + 1]
 
 
@@ -427,7 +441,7 @@ async def test_pod_logs_unknown_container_lists_the_real_ones() -> None:
         return pod(containers=("app", "sidecar"))
 
     with pytest.raises(errors.InvalidInput) as err:
-        await core.pod_logs(as_kube(FakeKube(handle)), "ns", "p", container="nope")
+        await pod_logs(as_kube(FakeKube(handle)), "ns", "p", container="nope")
     assert str(err.value) == 'Pod "p" in namespace "ns" has no container "nope"; its containers are app, sidecar.'
 
 
@@ -440,7 +454,7 @@ async def test_pod_logs_other_400s_are_relayed_with_context() -> None:
         return pod()
 
     with pytest.raises(errors.Invalid) as err:
-        await core.pod_logs(as_kube(FakeKube(handle)), "ns", "p", container="app")
+        await pod_logs(as_kube(FakeKube(handle)), "ns", "p", container="app")
     assert str(err.value) == (
         'Cannot read the logs of container "app" in pod "p" (namespace "ns"): '
         'container "app" in pod "p" is waiting to start'
@@ -458,7 +472,7 @@ async def test_pod_logs_other_400s_are_relayed_with_context() -> None:
 async def test_pod_logs_argument_checks(kwargs: dict[str, Any], message: str) -> None:
     fake = FakeKube(log_server(b""))
     with pytest.raises(errors.InvalidInput, match=message):
-        await core.pod_logs(as_kube(fake), "ns", "p", **kwargs)
+        await pod_logs(as_kube(fake), "ns", "p", **kwargs)
     assert fake.calls == []
 
 
@@ -495,7 +509,7 @@ def ssar(allowed: bool, **status: Any) -> Callable[[str, str, dict[str, Any], An
 
 async def test_check_access_translates_names_for_rbac() -> None:
     fake = FakeKube(ssar(True))
-    answer = await core.check_access(
+    answer = await check_access(
         as_kube(fake),
         cast(Discovery, FakeDiscovery(WIDGETS)),
         verb=" GET ",
@@ -526,82 +540,80 @@ async def test_check_access_translates_names_for_rbac() -> None:
 async def test_check_access_cluster_scoped_and_unknown_types() -> None:
     fake = FakeKube(ssar(False, reason="no RBAC rule", denied=False))
     discovery = cast(Discovery, FakeDiscovery(NODES))
-    nodes = await core.check_access(as_kube(fake), discovery, verb="list", resource="no", namespace="ns")
+    nodes = await check_access(as_kube(fake), discovery, verb="list", resource="no", namespace="ns")
     assert fake.calls[0][3]["spec"]["resourceAttributes"] == {"verb": "list", "resource": "nodes", "group": ""}
     assert (nodes.allowed, nodes.namespace, nodes.reason, nodes.denied) == (False, None, "no RBAC rule", None)
-    ghost = await core.check_access(as_kube(fake), discovery, verb="get", resource="gizmos", group="ghost.io")
+    ghost = await check_access(as_kube(fake), discovery, verb="get", resource="gizmos", group="ghost.io")
     assert fake.calls[1][3]["spec"]["resourceAttributes"] == {"verb": "get", "resource": "gizmos", "group": "ghost.io"}
     assert (ghost.resource, ghost.note) == (
         "gizmos.ghost.io",
         "'gizmos' is not a type this server serves; checked the name as typed.",
     )
     with pytest.raises(errors.InvalidInput):
-        await core.check_access(as_kube(fake), discovery, verb=" ", resource="pods")
+        await check_access(as_kube(fake), discovery, verb=" ", resource="pods")
 
 
 async def test_api_resources_filter() -> None:
     discovery = cast(Discovery, FakeDiscovery(WIDGETS, WIDGETS_BETA, NODES))
-    assert [(r.group, r.plural, r.version) for r in await core.api_resources(discovery)] == [
+    assert [(r.group, r.plural, r.version) for r in await api_resources(discovery)] == [
         ("", "nodes", "v1"),
         ("example.com", "widgets", "v1"),
     ]
-    assert [r.version for r in await core.api_resources(discovery, group="example.com", all_versions=True)] == [
+    assert [r.version for r in await api_resources(discovery, group="example.com", all_versions=True)] == [
         "v1",
         "v1beta1",
     ]
-    assert [r.plural for r in await core.api_resources(discovery, group="core")] == ["nodes"]
-    assert await core.api_resources(discovery, group="nope.io") == []
+    assert [r.plural for r in await api_resources(discovery, group="core")] == ["nodes"]
+    assert await api_resources(discovery, group="nope.io") == []
 
 
 async def test_namespaces_fallback_when_forbidden() -> None:
     forbidden = FakeKube(lambda *_: errors.Forbidden("no"))
     settings = Settings(namespace="team-a")
-    answer = await core.list_namespaces(as_kube(forbidden), settings)
+    answer = await list_namespaces(as_kube(forbidden), settings)
     assert (answer.source, [r.name for r in answer.items]) == ("configured", ["team-a"])
     assert answer.note is not None
     assert "default namespace" in answer.note
-    allowed = await core.list_namespaces(as_kube(forbidden), Settings(allowed_namespaces=("b", "a")))
+    allowed = await list_namespaces(as_kube(forbidden), Settings(allowed_namespaces=("b", "a")))
     assert [r.name for r in allowed.items] == ["b", "a"]
 
 
 async def test_namespaces_listing_is_narrowed_to_the_allowed_set() -> None:
     listing = {"items": [{"metadata": {"name": n}, "status": {"phase": "Active"}} for n in ("a", "b", "c")]}
     fake = FakeKube(lambda *_: listing)
-    everything = await core.list_namespaces(as_kube(fake), Settings(), label_selector="team=x")
+    everything = await list_namespaces(as_kube(fake), Settings(), label_selector="team=x")
     assert ([r.name for r in everything.items], everything.note) == (["a", "b", "c"], None)
     assert fake.calls[0][2] == {"labelSelector": "team=x"}
-    narrowed = await core.list_namespaces(as_kube(fake), Settings(allowed_namespaces=("c", "a")))
+    narrowed = await list_namespaces(as_kube(fake), Settings(allowed_namespaces=("c", "a")))
     assert [r.name for r in narrowed.items] == ["a", "c"]
 
 
 async def test_list_events_pages_and_stops_at_the_scan_limit() -> None:
     def handle(method: str, path: str, query: dict[str, Any], body: Any) -> Any:
         page = int(query.get("continue") or 0)
-        items = [event(f"e{page}-{i}", "R", f"m{page}-{i}", last=page * 1000 + i) for i in range(core.EVENT_PAGE)]
+        items = [event(f"e{page}-{i}", "R", f"m{page}-{i}", last=page * 1000 + i) for i in range(EVENT_PAGE)]
         return {"metadata": {"continue": str(page + 1)}, "items": items}
 
     fake = FakeKube(handle)
-    found = await core.list_events(
+    found = await list_events(
         as_kube(fake), cast(Discovery, FakeDiscovery(WIDGETS)), "ns", plural="wg", name="w1", limit=2
     )
-    assert len(fake.calls) == core.EVENT_SCAN_LIMIT // core.EVENT_PAGE
+    assert len(fake.calls) == EVENT_SCAN_LIMIT // EVENT_PAGE
     assert fake.calls[0][1] == "/api/v1/namespaces/ns/events"
     assert fake.calls[0][2]["fieldSelector"] == (
         "involvedObject.kind=Widget,involvedObject.name=w1,involvedObject.namespace=ns"
     )
     assert (found.scanned, found.complete, found.omitted, [r.message for r in found.items]) == (
-        core.EVENT_SCAN_LIMIT,
+        EVENT_SCAN_LIMIT,
         False,
-        core.EVENT_SCAN_LIMIT - 2,
+        EVENT_SCAN_LIMIT - 2,
         ["m0-0", "m0-1"],
     )
 
 
 async def test_list_events_for_a_cluster_scoped_object_reads_every_namespace() -> None:
     fake = FakeKube(lambda *_: {"metadata": {}, "items": [event("e", "NodeReady", "ready", kind="Node", obj="n1")]})
-    found = await core.list_events(
-        as_kube(fake), cast(Discovery, FakeDiscovery(NODES)), "ns", plural="nodes", name="n1"
-    )
+    found = await list_events(as_kube(fake), cast(Discovery, FakeDiscovery(NODES)), "ns", plural="nodes", name="n1")
     assert fake.calls[0][1] == "/api/v1/events"
     assert json.loads(found.model_dump_json())["involved"] == "Node/n1"
 
@@ -611,5 +623,5 @@ async def test_list_events_drops_same_kind_from_another_group() -> None:
     same_kind["involvedObject"]["apiVersion"] = "other.io/v1"
     ours = event("y", "R", "our group", obj="w1")
     fake = FakeKube(lambda *_: {"metadata": {}, "items": [same_kind, ours]})
-    found = await core.list_events(as_kube(fake), cast(Discovery, FakeDiscovery(WIDGETS)), "ns", plural="wg", name="w1")
+    found = await list_events(as_kube(fake), cast(Discovery, FakeDiscovery(WIDGETS)), "ns", plural="wg", name="w1")
     assert [r.message for r in found.items] == ["our group"]

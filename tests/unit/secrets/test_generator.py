@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from mcp_k8s import errors
-from mcp_k8s.kube import secrets
-from mcp_k8s.kube.secrets import ALPHABETS, Change, GenerateSpec, custom_alphabet, entropy_bits, generate_value
+from mcp_k8s.kube import secret_data
+from mcp_k8s.kube.secret_data import ALPHABETS, Change, GenerateSpec, custom_alphabet, entropy_bits, generate_value
 
 
 @pytest.mark.parametrize("name", sorted(ALPHABETS))
@@ -81,13 +81,13 @@ def test_spec_alphabet_resolution() -> None:
 
 def test_values_come_from_the_secrets_module(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = secrets.secrets.choice
+    real = secret_data.secrets.choice
 
     def spy(seq: str) -> str:
         calls.append(seq)
         return real(seq)
 
-    monkeypatch.setattr(secrets.secrets, "choice", spy)
+    monkeypatch.setattr(secret_data.secrets, "choice", spy)
     generate_value(16, "ab")
     assert calls == ["ab"] * 16
 

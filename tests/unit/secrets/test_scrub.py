@@ -9,7 +9,7 @@ import pytest
 from mcp.server.mcpserver.exceptions import ToolError
 
 from mcp_k8s import errors
-from mcp_k8s.kube.secrets import register_given, register_values
+from mcp_k8s.kube.secret_data import register_given, register_values
 from mcp_k8s.logging import REDACTED, get_logger, register_secret_values
 from mcp_k8s.tools.base import boundary
 from tests.canary import CANARY, assert_not_leaked, captured_logs

@@ -9,17 +9,16 @@ from typing import Any
 import pytest
 
 from mcp_k8s import errors
+from mcp_k8s.kube.secret_data import parse_data, validate_key
 from mcp_k8s.kube.secrets import (
     GENERATED_KEYS,
-    LAST_APPLIED,
     StoredSecret,
     _stored,
     decoded_size,
-    parse_data,
     redacted_view,
-    validate_key,
 )
 from mcp_k8s.logging import REDACTED, scrub
+from mcp_k8s.objects import LAST_APPLIED
 from mcp_k8s.settings import Settings
 from tests.canary import CANARY, assert_not_leaked
 

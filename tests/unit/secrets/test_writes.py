@@ -13,7 +13,8 @@ import pytest
 from mcp_k8s import errors
 from mcp_k8s.kube import secrets
 from mcp_k8s.kube.client import MERGE_PATCH, KubeClient
-from mcp_k8s.kube.secrets import GENERATED_KEYS, Change, GenerateSpec
+from mcp_k8s.kube.secret_data import Change, GenerateSpec
+from mcp_k8s.kube.secrets import GENERATED_KEYS
 from mcp_k8s.logging import REDACTED, scrub
 from tests.canary import CANARY, assert_not_leaked
 
