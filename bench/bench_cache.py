@@ -14,7 +14,7 @@ Measures, in one run against one server (reference/watch_cache.md §d):
   time);
 - freshness probes in a quiet, healthy cluster: reads at a steady rate for a while, probes counted per minute.
 
-Every figure is printed as `RESULT <id> <name> <value> <unit>`. 100,000 objects: `nox -s bench -- --sizes 100000
+Every figure is printed as `RESULT <id> <name> <value> <unit>`. 100,000 objects: `nox -s bench -- cache --sizes 100000
 --runs 3` (creating them takes a while; the time is reported as `created_seconds`).
 """
 
