@@ -92,9 +92,18 @@ def kind(session: nox.Session) -> None:
             session.run("kind", "delete", "cluster", "--name", KIND_CLUSTER, external=True)
 
 
+BENCH_PARTS = {"cache": "bench/bench_cache.py", "load": "bench/bench_load.py"}
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Watch-cache benchmarks against the real control plane; prints `RESULT <id> <name> <value> <unit>` lines."""
+    """Benchmarks against the real control plane; prints `RESULT <id> <name> <value> <unit>` lines.
+
+    `nox -s bench` runs the watch-cache part; `nox -s bench -- load [ARGS]` runs one part (cache, load) with its
+    own arguments.
+    """
     _install(session, "test")
     session.run("python", "-m", "mcp_k8s.binaries")
-    session.run("python", "bench/bench_cache.py", *session.posargs)
+    args = list(session.posargs)
+    part = args.pop(0) if args and args[0] in BENCH_PARTS else "cache"
+    session.run("python", BENCH_PARTS[part], *args)

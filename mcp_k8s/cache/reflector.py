@@ -359,6 +359,7 @@ class Reflector:
             return self._transport_outcome("connect", exc)
         api.last_response = None  # type: ignore[attr-defined]  # kubernetes_asyncio would keep the stream alive
         clean = False
+        self.shard.stats.watches_open += 1
         try:
             if response.status != 200:
                 body = await _read_capped(response, _MAX_ERROR_BODY)
@@ -405,6 +406,7 @@ class Reflector:
         except (aiohttp.ClientError, OSError) as exc:
             return self._transport_outcome("disconnected", exc)
         finally:
+            self.shard.stats.watches_open -= 1
             if clean:
                 response.release()
             else:

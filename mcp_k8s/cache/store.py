@@ -160,6 +160,7 @@ class ShardStats:
     list_failures: Counter[str] = field(default_factory=Counter)
     watch_restarts: Counter[str] = field(default_factory=Counter)  # by why the last watch (or list) ended
     events: Counter[str] = field(default_factory=Counter)  # by event type, including BOOKMARK
+    watches_open: int = 0  # WATCH requests open now: one per shard, however many clients read the cache
     last_list_seconds: float | None = None
     last_list_objects: int = 0
     last_list_pages: int = 0
@@ -552,6 +553,7 @@ class Store:
             total.list_failures.update(s.stats.list_failures)
             total.watch_restarts.update(s.stats.watch_restarts)
             total.events.update(s.stats.events)
+            total.watches_open += s.stats.watches_open
             total.last_list_objects += s.stats.last_list_objects
             total.last_list_pages += s.stats.last_list_pages
         return total

@@ -1,0 +1,159 @@
+"""The tool tests as a ServiceAccount bound only to the RBAC `mcp-k8s rbac` generates (`MCP_K8S_TEST_AS`).
+
+With `MCP_K8S_TEST_AS=default | read-only | allowed-namespaces`, the `settings` fixture hands the server a kubeconfig
+holding a TokenRequest token of a ServiceAccount whose only rights are `rbac.manifest()` for that configuration
+(generated with `--watch` for the test CRDs), instead of the admin's. The tests themselves do not change: their
+arrangements (objects created through `admin`) keep admin rights, every call through the server carries the
+account's.
+
+- default: one ClusterRole for the session.
+- read-only: the RBAC of `mcp-k8s rbac --read-only`; the server itself runs *without* `--read-only`, so every write a
+  test attempts reaches the API server and the credentials alone must refuse it with a 403.
+- allowed-namespaces: Roles in the test's namespace and a second one (`--allowed-namespaces NS,NS-b`), and the server
+  runs with the same `--allowed-namespaces` (it watches per namespace, as a deployment would).
+
+A test that fails in the read-only or allowed-namespaces configuration is counted as *refused as expected* (xfail)
+only when its failure carries our actionable 403 sentence for an operation outside the configuration: a write verb
+under read-only, a namespace outside the list (or a cluster-wide request) under allowed-namespaces. Any other failure,
+including a 403 for an operation the configuration allows, stays a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes_asyncio import client
+
+from mcp_k8s import rbac
+from mcp_k8s.settings import Settings
+from tests.cluster import TestCluster
+from tests.kube import api_client, apply_rbac, create_namespace, delete_namespace, service_account_kubeconfig
+
+CONFIGURATIONS = ("default", "read-only", "allowed-namespaces")
+RBAC_WATCH = ("widgets.example.com/v1", "clusterwidgets.example.com/v1")  # the test CRDs (tests/fixtures/crds.yaml)
+ACCOUNT = "mcp-k8s"
+WRITE_VERBS = frozenset({"create", "patch", "update", "delete", "deletecollection"})
+
+# errors.Forbidden: `Forbidden: user "U" may not VERB RESOURCE ["NAME"] in namespace "NS"|cluster-wide; ...`
+FORBIDDEN = re.compile(
+    r'Forbidden: user "(?P<user>system:serviceaccount:[^"]+)" may not (?P<verb>\S+) (?P<resource>\S+)'
+    r'(?: "[^"]*")?(?: in namespace \\?"(?P<namespace>[^"\\]+)\\?"| cluster-wide)'
+)
+
+
+def configuration() -> str | None:
+    name = os.environ.get("MCP_K8S_TEST_AS") or None
+    if name is not None and name not in CONFIGURATIONS:
+        raise pytest.UsageError(f"MCP_K8S_TEST_AS must be one of {', '.join(CONFIGURATIONS)}, not {name!r}")
+    return name
+
+
+def rbac_settings(name: str, allowed: tuple[str, ...] = ()) -> Settings:
+    """The flags `mcp-k8s rbac` is given for a configuration."""
+    return Settings(watch=RBAC_WATCH, read_only=name == "read-only", allowed_namespaces=allowed)
+
+
+def generated(settings: Settings, namespace: str, suffix: str) -> list[dict[str, Any]]:
+    """`mcp-k8s rbac` output as objects; cluster-scoped names get a suffix so runs on a shared cluster never clash
+    (rules and bindings are untouched)."""
+    docs = [d for d in yaml.safe_load_all(rbac.manifest(settings, service_account=ACCOUNT, namespace=namespace)) if d]
+    for doc in docs:
+        if doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            doc["metadata"]["name"] += f"-{suffix}"
+            if "roleRef" in doc:
+                doc["roleRef"]["name"] += f"-{suffix}"
+    return docs
+
+
+@dataclass
+class LeastPrivilege:
+    """The active configuration and, for the cluster-wide ones, the session's account."""
+
+    name: str
+    cluster: TestCluster
+    session_kubeconfig: Path | None = None
+
+    async def settings(self, admin: client.ApiClient, namespace: str, tmp_path: Path) -> Settings:
+        if self.session_kubeconfig is not None:
+            return Settings(kubeconfig=self.session_kubeconfig)
+        other = f"{namespace[:59]}-b"
+        await client.CoreV1Api(admin).create_namespace({"metadata": {"name": other, "labels": {"mcp-k8s-test": "1"}}})
+        allowed = (namespace, other)
+        await apply_rbac(admin, generated(rbac_settings(self.name, allowed), namespace, ""))
+        kubeconfig = await service_account_kubeconfig(
+            admin, self.cluster.kubeconfig, namespace, ACCOUNT, tmp_path / "least-privilege.kubeconfig"
+        )
+        return Settings(kubeconfig=kubeconfig, allowed_namespaces=allowed)
+
+
+def outside(name: str, verb: str, namespace: str | None, allowed: tuple[str, ...]) -> bool:
+    """Whether a refused operation lies outside configuration `name` (so its 403 is the expected answer)."""
+    if name == "read-only":
+        return verb in WRITE_VERBS
+    if name == "allowed-namespaces":
+        return namespace is None or namespace not in allowed
+    return False
+
+
+@pytest.fixture(scope="session")
+async def least_privilege(
+    cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LeastPrivilege | None]:
+    name = configuration()
+    if name is None:
+        yield None
+        return
+    found = LeastPrivilege(name, cluster)
+    if name == "allowed-namespaces":
+        yield found
+        return
+    async with api_client(cluster.kubeconfig) as admin:
+        home = await create_namespace(admin, "least-privilege")
+        docs = generated(rbac_settings(name), home, secrets.token_hex(3))
+        await apply_rbac(admin, docs)
+        path = tmp_path_factory.mktemp("least-privilege") / "account.kubeconfig"
+        found.session_kubeconfig = await service_account_kubeconfig(admin, cluster.kubeconfig, home, ACCOUNT, path)
+        try:
+            yield found
+        finally:
+            rbac_api = client.RbacAuthorizationV1Api(admin)
+            for doc in docs:
+                if doc["kind"] == "ClusterRoleBinding":
+                    await rbac_api.delete_cluster_role_binding(doc["metadata"]["name"])
+                elif doc["kind"] == "ClusterRole":
+                    await rbac_api.delete_cluster_role(doc["metadata"]["name"])
+            await delete_namespace(admin, home)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    name = configuration()
+    if name is None:
+        return []
+    rules = "; ".join(
+        f"{r.group or 'core'} {','.join(r.resources)}: {','.join(r.verbs)}" for r in rbac.rules(rbac_settings(name))
+    )
+    return [f"least privilege: {name} — the server runs as a ServiceAccount bound only to: {rules}"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    name = configuration()
+    report: pytest.TestReport = outcome.get_result()
+    if name in (None, "default") or report.when != "call" or not report.failed:
+        return
+    settings = item.funcargs.get("settings") if hasattr(item, "funcargs") else None
+    if not isinstance(settings, Settings):
+        return  # the test never ran as the account: nothing to excuse
+    hits = list(FORBIDDEN.finditer(str(report.longrepr)))
+    if hits and all(outside(name, h["verb"], h["namespace"], settings.allowed_namespaces) for h in hits):
+        report.outcome = "skipped"
+        report.wasxfail = f"refused as expected under {name}: {hits[0].group(0)}"  # type: ignore[attr-defined]
