@@ -52,6 +52,31 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *(session.posargs or ["tests"]), env={"MCP_K8S_REQUIRE_CONTROL_PLANE": "1"})
 
 
+LEAST_PRIVILEGE_SUITES = ["tests/integration/custom_resources", "tests/integration/secrets", "tests/integration/core"]
+
+
+@nox.session(python=PYTHON)
+def leastpriv(session: nox.Session) -> None:
+    """The custom-resource, secret, cache and core tool tests as a ServiceAccount bound only to `mcp-k8s rbac`'s
+    RBAC, once per configuration: default, --read-only, --allowed-namespaces (tests/plugins/least_privilege.py).
+
+    `nox -s leastpriv -- read-only` runs one configuration; further arguments go to pytest.
+    """
+    _install(session, "test")
+    session.run("python", "-m", "mcp_k8s.binaries")
+    args = list(session.posargs)
+    configurations = ["default", "read-only", "allowed-namespaces"]
+    if args and args[0] in configurations:
+        configurations = [args.pop(0)]
+    for configuration in configurations:
+        session.log(f"least privilege: {configuration}")
+        session.run(
+            "pytest",
+            *(args or LEAST_PRIVILEGE_SUITES),
+            env={"MCP_K8S_REQUIRE_CONTROL_PLANE": "1", "MCP_K8S_TEST_AS": configuration},
+        )
+
+
 @nox.session(python=PYTHON)
 def kind(session: nox.Session) -> None:
     """Create a kind cluster (kind/cluster.yaml), run the integration + e2e suite against it, delete it.

@@ -75,17 +75,10 @@ class Burst:
 
 @asynccontextmanager
 async def clients(url: str, count: int, token: str | None) -> AsyncIterator[list[Client]]:
-    """`count` MCP clients connected at once (each does its own server/discover)."""
+    """`count` MCP clients, each with its own connection pool and its own server/discover (entered one after the
+    other: a client's task group must be left by the task that entered it)."""
     async with AsyncExitStack() as stack:
-        opened: list[Client] = []
-
-        async def one() -> None:
-            opened.append(await stack.enter_async_context(mcp_http_client(url, token=token)))
-
-        async with anyio.create_task_group() as tg:
-            for _ in range(count):
-                tg.start_soon(one)
-        yield opened
+        yield [await stack.enter_async_context(mcp_http_client(url, token=token)) for _ in range(count)]
 
 
 async def burst(server: Daemon, connected: Sequence[Client], calls: int, tool: str, make_args: Any) -> Burst:
@@ -148,7 +141,7 @@ async def run(args: argparse.Namespace) -> None:
             }
             await objects.create_namespaced_custom_object("example.com", "v1", namespace, "widgets", body)
         extra = ["--auth", "token-file", "--auth-token-file", str(args.token_file)] if args.token_file else []
-        token = args.token_file.read_text().split()[0] if args.token_file else None
+        token = args.token_file.read_text().split(",", 1)[0].strip() if args.token_file else None
 
         def get_args(i: int) -> dict[str, Any]:
             return {"plural": "widgets", "namespace": namespace, "name": f"w-{i % args.objects:04d}"}

@@ -70,16 +70,16 @@ class RoundRobinProxy:
                 for key, value in upstream.headers.items():
                     if key.lower() not in HOP_BY_HOP and key.lower() != "content-encoding":
                         response.headers[key] = value
-                await response.prepare(request)
                 try:
+                    await response.prepare(request)
                     async for chunk in upstream.content.iter_any():
                         await response.write(chunk)
-                except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, ConnectionResetError):
-                    # The replica went away mid-stream: cut the client's connection too, as a load balancer would.
-                    assert request.transport is not None
-                    request.transport.abort()
-                    return response
-                await response.write_eof()
+                    await response.write_eof()
+                except (aiohttp.ClientError, ConnectionResetError):
+                    # One side went away mid-stream (the replica died, or the client left): cut the other side
+                    # too, as a load balancer would.
+                    if request.transport is not None:
+                        request.transport.abort()
                 return response
         return web.Response(status=502, text=f"no replica answered: {last_error}")
 

@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 import pytest
 from kubernetes_asyncio import client
-from mcp import Client
+from mcp import Client, MCPError
 from mcp.client.subscriptions import SubscriptionLost
 
 from tests.cluster import TestCluster
@@ -141,12 +141,21 @@ async def test_listen_stream_ends_with_its_replica(
         assert got["object"]["spec"]["size"] == 2
 
 
+def leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]
+
+
 async def test_handshake_era_clients_need_affinity(
     cluster: TestCluster, crds: None, namespace: str, tmp_path: Path
 ) -> None:
     async with two_replicas(cluster.kubeconfig, tmp_path) as (_, proxy):
-        with pytest.raises(Exception) as failed:  # noqa: PT011 (what fails is the transport; the type is the SDK's)
+        with pytest.raises(BaseExceptionGroup) as failed:
             async with mcp_http_client(f"{proxy.url}/mcp", mode="legacy") as c:
                 await c.call_tool("list_custom_resources", {"plural": "wg", "namespace": namespace})
-        assert [r.replica for r in proxy.routes[:2]] == [0, 1]
-        print(f"2025-11-25 client through round-robin: {type(failed.value).__name__}: {failed.value}")
+        assert [(r.replica, r.method) for r in proxy.routes[:2]] == [
+            (0, "initialize"),
+            (1, "notifications/initialized"),
+        ]
+        assert any(isinstance(e, MCPError) and e.error.message == "Session not found" for e in leaves(failed.value))

@@ -76,12 +76,14 @@ async def settings(
     namespace: str,
     tmp_path: Path,
     least_privilege: LeastPrivilege | None,
-) -> Settings:
+) -> AsyncIterator[Settings]:
     """Server settings pointed at the test cluster: admin credentials, or under `MCP_K8S_TEST_AS` those of a
     ServiceAccount bound only to the generated RBAC (tests/plugins/least_privilege.py)."""
     if least_privilege is None:
-        return Settings(kubeconfig=cluster.kubeconfig)
-    return await least_privilege.settings(admin, namespace, tmp_path)
+        yield Settings(kubeconfig=cluster.kubeconfig)
+        return
+    async with least_privilege.settings(admin, namespace, tmp_path) as limited:
+        yield limited
 
 
 @pytest.fixture(params=["auto", "legacy"])

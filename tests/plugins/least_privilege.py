@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,17 +82,24 @@ class LeastPrivilege:
     cluster: TestCluster
     session_kubeconfig: Path | None = None
 
-    async def settings(self, admin: client.ApiClient, namespace: str, tmp_path: Path) -> Settings:
+    @asynccontextmanager
+    async def settings(self, admin: client.ApiClient, namespace: str, tmp_path: Path) -> AsyncIterator[Settings]:
+        """Server settings for one test: the session's account, or (allowed-namespaces) a fresh one whose Roles
+        cover the test's namespace and a second one made for it."""
         if self.session_kubeconfig is not None:
-            return Settings(kubeconfig=self.session_kubeconfig)
+            yield Settings(kubeconfig=self.session_kubeconfig)
+            return
         other = f"{namespace[:59]}-b"
         await client.CoreV1Api(admin).create_namespace({"metadata": {"name": other, "labels": {"mcp-k8s-test": "1"}}})
-        allowed = (namespace, other)
-        await apply_rbac(admin, generated(rbac_settings(self.name, allowed), namespace, ""))
-        kubeconfig = await service_account_kubeconfig(
-            admin, self.cluster.kubeconfig, namespace, ACCOUNT, tmp_path / "least-privilege.kubeconfig"
-        )
-        return Settings(kubeconfig=kubeconfig, allowed_namespaces=allowed)
+        try:
+            allowed = (namespace, other)
+            await apply_rbac(admin, generated(rbac_settings(self.name, allowed), namespace, ""))
+            kubeconfig = await service_account_kubeconfig(
+                admin, self.cluster.kubeconfig, namespace, ACCOUNT, tmp_path / "least-privilege.kubeconfig"
+            )
+            yield Settings(kubeconfig=kubeconfig, allowed_namespaces=allowed)
+        finally:
+            await delete_namespace(admin, other)
 
 
 def outside(name: str, verb: str, namespace: str | None, allowed: tuple[str, ...]) -> bool:
