@@ -30,6 +30,10 @@ from mcp_k8s.settings import Settings
 
 log = get_logger(__name__)
 
+# Idle keep-alive on the MCP listener. Longer than clients' and load balancers' own idle timeouts (httpx 5 s, cloud
+# load balancers 60 s): when the server closes first, a request already sent on that connection fails with a reset.
+HTTP_KEEP_ALIVE_SECONDS = 75
+
 AppFactory = Callable[["DaemonState"], Any]  # DaemonState -> ASGI app
 
 
@@ -253,7 +257,14 @@ async def serve_mcp_http(app: Any, address: str) -> None:
     import uvicorn
 
     host, _, port = address.rpartition(":")
-    config = uvicorn.Config(app, host=host or "127.0.0.1", port=int(port), log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=host or "127.0.0.1",
+        port=int(port),
+        log_config=None,
+        lifespan="on",
+        timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS,
+    )
     server = uvicorn.Server(config)
     log.info("serving MCP over streamable HTTP", address=address)
     try:

@@ -14,6 +14,8 @@ import uvicorn
 from mcp.server import MCPServer
 from pydantic import BaseModel
 
+from mcp_k8s.daemon import HTTP_KEEP_ALIVE_SECONDS
+
 
 class Answer(BaseModel):
     name: str
@@ -32,7 +34,10 @@ def build() -> MCPServer:
 
 
 async def main(port: int) -> None:
-    config = uvicorn.Config(build().streamable_http_app(), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    app = build().streamable_http_app()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS
+    )
     await uvicorn.Server(config).serve()
 
 
