@@ -168,9 +168,11 @@ async def list_custom_resources(
 ) -> ResourceList:
     """List custom resources of one type, as summaries (name, age, phase, key conditions) or full objects."""
     state = app(ctx)
-    rt, ns = await _target(state, plural, group, version, None if all_namespaces else namespace)
+    rt = await state.resource_type(plural, group, version)
+    # An all-namespaces listing has no default namespace to resolve (one outside --allowed-namespaces would refuse it).
+    ns = None if (all_namespaces or not rt.namespaced) else await state.namespace(namespace)
     token = output.decode_token(continue_token) if continue_token else {}
-    scope = None if (all_namespaces or not rt.namespaced) else ns
+    scope = ns
     if token.get("src", "cache") == "cache":
         store = await cache.readable_store(state, rt, scope)
         if store is not None:

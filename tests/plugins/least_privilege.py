@@ -12,10 +12,11 @@ account's.
 - allowed-namespaces: Roles in the test's namespace and a second one (`--allowed-namespaces NS,NS-b`), and the server
   runs with the same `--allowed-namespaces` (it watches per namespace, as a deployment would).
 
-A test that fails in the read-only or allowed-namespaces configuration is counted as *refused as expected* (xfail)
-only when its failure carries our actionable 403 sentence for an operation outside the configuration: a write verb
-under read-only, a namespace outside the list (or a cluster-wide request) under allowed-namespaces. Any other failure,
-including a 403 for an operation the configuration allows, stays a failure.
+A test that fails is counted as *refused as expected* (xfail, with the sentence as its reason) only when its failure
+carries our actionable 403 sentence (`may not VERB RESOURCE in namespace "NS"`) for an operation the generated RBAC
+does not grant: a write under read-only, a namespace outside the list or a cluster-wide request under
+allowed-namespaces, a type no `--watch` named under any configuration. Any other failure, including a 403 for an
+operation the RBAC grants, stays a failure.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from tests.kube import api_client, apply_rbac, create_namespace, delete_namespac
 CONFIGURATIONS = ("default", "read-only", "allowed-namespaces")
 RBAC_WATCH = ("widgets.example.com/v1", "clusterwidgets.example.com/v1")  # the test CRDs (tests/fixtures/crds.yaml)
 ACCOUNT = "mcp-k8s"
-WRITE_VERBS = frozenset({"create", "patch", "update", "delete", "deletecollection"})
 
 # errors.Forbidden: `Forbidden: user "U" may not VERB RESOURCE ["NAME"] in namespace "NS"|cluster-wide; ...`
 FORBIDDEN = re.compile(
@@ -102,12 +102,21 @@ class LeastPrivilege:
             await delete_namespace(admin, other)
 
 
-def outside(name: str, verb: str, namespace: str | None, allowed: tuple[str, ...]) -> bool:
-    """Whether a refused operation lies outside configuration `name` (so its 403 is the expected answer)."""
-    if name == "read-only":
-        return verb in WRITE_VERBS
-    if name == "allowed-namespaces":
-        return namespace is None or namespace not in allowed
+def granted(name: str, verb: str, resource: str, namespace: str | None, allowed: tuple[str, ...]) -> bool:
+    """Whether the RBAC generated for configuration `name` grants this operation (`resource` as our errors name it:
+    `plural` for the core group, else `plural.group`)."""
+    settings = rbac_settings(name, allowed)
+    rules = [r.as_dict() for r in rbac.rules(settings)]
+    if not allowed:
+        rules.append({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list"]})
+    elif namespace not in allowed:
+        return False  # Roles exist only in the allowed namespaces; nothing cluster-wide
+    wanted = resource.split("/", 1)[0]
+    for rule in rules:
+        group = rule["apiGroups"][0]
+        names = {r.split("/", 1)[0] if not group else f"{r.split('/', 1)[0]}.{group}" for r in rule["resources"]}
+        if wanted in names and verb in rule["verbs"]:
+            return True
     return False
 
 
@@ -156,12 +165,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     name = configuration()
     report: pytest.TestReport = outcome.get_result()
-    if name in (None, "default") or report.when != "call" or not report.failed:
+    if name is None or report.when != "call" or not report.failed:
         return
     settings = item.funcargs.get("settings") if hasattr(item, "funcargs") else None
     if not isinstance(settings, Settings):
         return  # the test never ran as the account: nothing to excuse
     hits = list(FORBIDDEN.finditer(str(report.longrepr)))
-    if hits and all(outside(name, h["verb"], h["namespace"], settings.allowed_namespaces) for h in hits):
+    allowed = settings.allowed_namespaces
+    if hits and not any(granted(name, h["verb"], h["resource"], h["namespace"], allowed) for h in hits):
         report.outcome = "skipped"
         report.wasxfail = f"refused as expected under {name}: {hits[0].group(0)}"  # type: ignore[attr-defined]
