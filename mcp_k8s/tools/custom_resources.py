@@ -119,12 +119,21 @@ def refuse_secrets(rt: ResourceType) -> None:
 
 
 async def _target(
-    state: AppState, plural: str, group: str | None, version: str | None, namespace: str | None
+    state: AppState,
+    plural: str,
+    group: str | None,
+    version: str | None,
+    namespace: str | None,
+    *,
+    all_namespaces: bool = False,
 ) -> tuple[ResourceType, str | None]:
-    """Resolve the type, refuse secrets, and resolve the namespace only for namespaced types."""
+    """Resolve the type, refuse secrets, and resolve the namespace only for namespaced types (an all-namespaces
+    listing has no default namespace to resolve, and one outside --allowed-namespaces would refuse it)."""
     rt = await state.resource_type(plural, group, version)
     refuse_secrets(rt)
-    return rt, (await state.namespace(namespace) if rt.namespaced else None)
+    if not rt.namespaced or all_namespaces:
+        return rt, None
+    return rt, await state.namespace(namespace)
 
 
 def _parse_document(value: Any, what: str) -> Any:
@@ -168,9 +177,7 @@ async def list_custom_resources(
 ) -> ResourceList:
     """List custom resources of one type, as summaries (name, age, phase, key conditions) or full objects."""
     state = app(ctx)
-    rt = await state.resource_type(plural, group, version)
-    # An all-namespaces listing has no default namespace to resolve (one outside --allowed-namespaces would refuse it).
-    ns = None if (all_namespaces or not rt.namespaced) else await state.namespace(namespace)
+    rt, ns = await _target(state, plural, group, version, namespace, all_namespaces=all_namespaces)
     token = output.decode_token(continue_token) if continue_token else {}
     scope = ns
     if token.get("src", "cache") == "cache":
