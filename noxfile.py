@@ -132,3 +132,11 @@ def bench(session: nox.Session) -> None:
     args = list(session.posargs)
     part = args.pop(0) if args and args[0] in BENCH_PARTS else "cache"
     session.run("python", BENCH_PARTS[part], *args)
+
+
+@nox.session(python=PYTHON)
+def bench_gate(session: nox.Session) -> None:
+    """What the policy gate and SubjectAccessReview caching cost on a cached read (side by side, one run)."""
+    _install(session, "test")
+    session.run("python", "-m", "mcp_k8s.binaries")
+    session.run("python", "bench/bench_gate.py", *session.posargs)

@@ -59,6 +59,14 @@ def _kube_options(fn: F) -> F:
             help="Let get_secret return secret values. Off by default: values never reach the model.",
         ),
         _option(
+            "--deny-resources",
+            envvar="MCP_K8S_DENY_RESOURCES",
+            multiple=True,
+            metavar="TYPE,...",
+            help="Comma-separated types no tool or cache read may touch, e.g. 'nodes,rbac.authorization.k8s.io/*' "
+            "(plural[.group], or group/plural with * for any).",
+        ),
+        _option(
             "--watch",
             "watch",
             envvar="MCP_K8S_WATCH",
@@ -97,16 +105,65 @@ def _kube_options(fn: F) -> F:
     return fn
 
 
+def _auth_options(fn: F) -> F:
+    """Flags for who may call over HTTP (`serve --transport http`, `watch --http`) and as whom the server acts."""
+    options = [
+        _option(
+            "--auth",
+            envvar="MCP_K8S_AUTH",
+            type=click.Choice(["kubernetes", "token-file"]),
+            help="Require a bearer token on HTTP: 'kubernetes' asks the cluster (TokenReview); 'token-file' checks "
+            "--auth-token-file. Required on a non-loopback address.",
+        ),
+        _option(
+            "--auth-token-file",
+            envvar="MCP_K8S_AUTH_TOKEN_FILE",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="With --auth token-file: CSV lines 'token,user[,uid[,\"group1,group2\"]]' (kube-apiserver's format); "
+            "re-read when it changes.",
+        ),
+        _option(
+            "--auth-audience",
+            "auth_audiences",
+            envvar="MCP_K8S_AUTH_AUDIENCE",
+            multiple=True,
+            help="With --auth kubernetes: audiences a token must be issued for (repeatable; env: comma-separated). "
+            "Default: the API server's own.",
+        ),
+        _option(
+            "--impersonate",
+            envvar="MCP_K8S_IMPERSONATE",
+            is_flag=True,
+            help="With --auth kubernetes: act as each caller (Impersonate-* headers), so the cluster's RBAC decides "
+            "per caller; cached reads are checked with a SubjectAccessReview.",
+        ),
+        _option(
+            "--insecure-no-auth",
+            envvar="MCP_K8S_INSECURE_NO_AUTH",
+            is_flag=True,
+            help="Serve HTTP on a non-loopback address without authentication (only behind a proxy that "
+            "authenticates); logs a warning.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 def _settings(**flags: Any) -> Settings:
     """Build Settings from flags; a bad value is one clear line on stderr and exit code 2."""
-    flags["allowed_namespaces"] = split_csv(flags.get("allowed_namespaces"))
-    flags["watch"] = split_csv(flags.get("watch"))
+    for key in ("allowed_namespaces", "watch", "deny_resources", "auth_audiences"):
+        if key in flags:
+            flags[key] = split_csv(flags.get(key))
     try:
         return Settings.from_environ(os.environ, **{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise click.UsageError(f"invalid {where.replace('_', '-')}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if where == "settings":
+            raise click.UsageError(message) from None
+        raise click.UsageError(f"invalid {where.replace('_', '-')}: {message}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -117,6 +174,7 @@ def main() -> None:
 
 @main.command()
 @_kube_options
+@_auth_options
 @_option(
     "--transport",
     envvar="MCP_K8S_TRANSPORT",
@@ -130,7 +188,7 @@ def main() -> None:
     envvar="MCP_K8S_HOST",
     default="127.0.0.1",
     show_default=True,
-    help="Address for --transport http. Keep it on loopback unless something in front authenticates.",
+    help="Address for --transport http. A non-loopback address needs --auth (or --insecure-no-auth).",
 )
 @_option(
     "--port",
@@ -171,6 +229,7 @@ def serve(use_sandbox: bool, build: bool, **flags: Any) -> None:
 
 @main.command()
 @_kube_options
+@_auth_options
 @_option(
     "--http",
     "http_address",
@@ -182,7 +241,14 @@ def serve(use_sandbox: bool, build: bool, **flags: Any) -> None:
     "--health-port",
     envvar="MCP_K8S_HEALTH_PORT",
     type=click.IntRange(0, 65535),
-    help="Serve /healthz, /readyz and /metrics on 127.0.0.1:PORT.",
+    help="Serve /healthz, /readyz and /metrics (never MCP) on --health-host:PORT.",
+)
+@_option(
+    "--health-host",
+    envvar="MCP_K8S_HEALTH_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address of the health listener; in a pod, 0.0.0.0 so the kubelet's probes reach it.",
 )
 def watch(**flags: Any) -> None:
     """Run the background watcher daemon: the watch cache plus a JSON event stream on stdout."""
@@ -191,11 +257,12 @@ def watch(**flags: Any) -> None:
         raise click.UsageError("mcp-k8s watch needs at least one --watch RESOURCE (e.g. widgets.example.com/v1).")
     mlog.configure(fmt=settings.log_format, level=settings.log_level)
     from mcp_k8s.daemon import DaemonState, run_daemon
-    from mcp_k8s.server import Shared, build_server
+    from mcp_k8s.server import KubernetesServer, Shared
 
     def mcp_app(state: DaemonState) -> Any:
         shared = Shared(kube=state.kube, discovery=state.discovery, cache=state.cache)
-        return build_server(settings, shared=shared).streamable_http_app()
+        host = (settings.http_address or "").rpartition(":")[0] or "127.0.0.1"
+        return KubernetesServer(settings, shared=shared).http_app(host)
 
     with suppress(KeyboardInterrupt):
         anyio.run(run_daemon, settings, mcp_app)
@@ -203,6 +270,7 @@ def watch(**flags: Any) -> None:
 
 @main.command()
 @_kube_options
+@_auth_options
 @_option("--service-account", default="mcp-k8s", show_default=True, help="ServiceAccount the rules bind to.")
 @_option("--service-account-namespace", default="mcp-k8s", show_default=True, help="Namespace of that ServiceAccount.")
 def rbac(service_account: str, service_account_namespace: str, **flags: Any) -> None:

@@ -20,19 +20,15 @@ from typing import Any, TextIO
 import anyio
 import anyio.abc
 
-from mcp_k8s import errors
+from mcp_k8s import auth, errors
 from mcp_k8s.cache.manager import CacheManager, WatchedType
 from mcp_k8s.cache.store import Change, Status, Store
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery, ResourceType
 from mcp_k8s.logging import get_logger
-from mcp_k8s.settings import Settings
+from mcp_k8s.settings import Settings, is_loopback
 
 log = get_logger(__name__)
-
-# Idle keep-alive on the MCP listener. Longer than clients' and load balancers' own idle timeouts (httpx 5 s, cloud
-# load balancers 60 s): when the server closes first, a request already sent on that connection fails with a reset.
-HTTP_KEEP_ALIVE_SECONDS = 75
 
 AppFactory = Callable[["DaemonState"], Any]  # DaemonState -> ASGI app
 
@@ -212,10 +208,12 @@ def metrics(state: DaemonState) -> str:
 
 
 async def serve_health(state: DaemonState, port: int, *, task_status: anyio.abc.TaskStatus[int]) -> None:
-    """A minimal HTTP/1.1 responder for probes on loopback: three GET endpoints need no web framework."""
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port)
+    """A minimal HTTP/1.1 responder for probes: three GET endpoints need no web framework, and serve no MCP, so
+    this listener may bind the pod IP (the kubelet cannot reach 127.0.0.1 inside a pod) without exposing tools."""
+    host = state.settings.health_host
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     bound = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 (anyio typed attribute, not Django)
-    log.info("health endpoints listening", address=f"127.0.0.1:{bound}")
+    log.info("health endpoints listening", address=f"{host}:{bound}")
     task_status.started(bound)
 
     async def handle(stream: anyio.abc.SocketStream) -> None:
@@ -227,9 +225,14 @@ async def serve_health(state: DaemonState, port: int, *, task_status: anyio.abc.
                     if not chunk:
                         return
                     request += chunk
-                line = request.split(b"\r\n", 1)[0].decode("latin-1").split()
+                first, *header_lines = request.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+                line = first.split()
                 path = line[1].split("?", 1)[0] if len(line) >= 2 else "/"
-                status, content_type, body = _route(state, line[0] if line else "", path)
+                headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+                if auth.host_origin_problem(headers, loopback=is_loopback(host)):  # DNS rebinding, as on MCP
+                    status, content_type, body = "403 Forbidden", "text/plain", b"foreign Host or Origin\n"
+                else:
+                    status, content_type, body = _route(state, line[0] if line else "", path)
                 head = (
                     f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
                     "Connection: close\r\n\r\n"
@@ -252,27 +255,6 @@ def _route(state: DaemonState, method: str, path: str) -> tuple[str, str, bytes]
     return "404 Not Found", "text/plain", b"try /healthz, /readyz or /metrics\n"
 
 
-async def serve_mcp_http(app: Any, address: str) -> None:
-    """MCP over streamable HTTP on the daemon's cache (uvicorn; signals stay with the daemon)."""
-    import uvicorn
-
-    host, _, port = address.rpartition(":")
-    config = uvicorn.Config(
-        app,
-        host=host or "127.0.0.1",
-        port=int(port),
-        log_config=None,
-        lifespan="on",
-        timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS,
-    )
-    server = uvicorn.Server(config)
-    log.info("serving MCP over streamable HTTP", address=address)
-    try:
-        await server._serve()  # serve() would install its own SIGINT/SIGTERM handlers over the daemon's
-    finally:
-        server.should_exit = True
-
-
 async def run_daemon(settings: Settings, mcp_app: AppFactory | None = None, out: TextIO | None = None) -> None:
     """Run until SIGINT/SIGTERM, then stop every reflector and close the client."""
     if not settings.watch:
@@ -285,7 +267,8 @@ async def run_daemon(settings: Settings, mcp_app: AppFactory | None = None, out:
             if settings.health_port is not None:
                 await tg.start(serve_health, state, settings.health_port)
             if settings.http_address and mcp_app is not None:
-                tg.start_soon(serve_mcp_http, mcp_app(state), settings.http_address)
+                host, _, port = settings.http_address.rpartition(":")
+                tg.start_soon(auth.serve, mcp_app(state), host or "127.0.0.1", int(port))
             tg.start_soon(resolve_watched, state, writer, tg)
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for signum in signals:

@@ -63,6 +63,11 @@ def register_secret_values(values: Iterable[str]) -> None:
     _registry.add(values)
 
 
+def has_secret_values() -> bool:
+    """Whether anything is registered: answers skip the scrubbing walk until a secret value has been seen."""
+    return bool(_registry._values)
+
+
 def scrub(text: str) -> str:
     """Replace registered secret values in arbitrary text (used for error messages too)."""
     return _registry.scrub(text)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import functools
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from mcp_k8s import errors
+from mcp_k8s import jsonpath as jp
 from mcp_k8s.kube.core import age as age  # re-exported: answers everywhere use one age format
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -83,7 +86,7 @@ def conditions_of(obj: Mapping[str, Any], *, key_only: bool) -> list[Condition]:
                 status=str(c.get("status", "")),
                 reason=c.get("reason"),
                 # Messages matter when something is wrong; on a healthy condition they are noise.
-                message=_clip(str(message), _MAX_CONDITION_MESSAGE) if message and not healthy else None,
+                message=clip(str(message), _MAX_CONDITION_MESSAGE) if message and not healthy else None,
             )
         )
     return out
@@ -103,7 +106,63 @@ def summarize(obj: Mapping[str, Any]) -> Summary:
     )
 
 
-def _clip(text: str, limit: int) -> str:
+_ROW_CACHE_SIZE = 50_000
+_rows: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+
+
+def summary_row(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """A listing row, as `kubectl get` would show it: name, namespace, the CRD's printer columns (key, JSONPath),
+    phase and key conditions, age.
+
+    Rows are remembered by (object, resourceVersion, columns): a watched object that did not change is not
+    summarised again, so a page of 100 cached objects costs dictionary lookups. Age is the one time-dependent
+    field, so it is computed on every call.
+    """
+    meta = obj.get("metadata") or {}
+    key = (meta.get("uid") or (meta.get("namespace"), meta.get("name")), meta.get("resourceVersion"), tuple(columns))
+    row = _rows.get(key)
+    if row is None:
+        row = _summary_fields(obj, columns)
+        _rows[key] = row
+        if len(_rows) > _ROW_CACHE_SIZE:
+            _rows.popitem(last=False)
+    return {**row, "age": age(meta.get("creationTimestamp"))} if meta.get("creationTimestamp") else dict(row)
+
+
+def _summary_fields(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    summary = summarize(obj).model_dump(exclude_none=True, exclude_defaults=True, exclude={"age"})
+    if not columns:
+        return summary
+    row: dict[str, Any] = {k: summary[k] for k in ("name", "namespace") if k in summary}
+    for key, path in columns:
+        if key in ("name", "namespace", "age"):
+            continue
+        value = _column(obj, path)
+        if value is not None:
+            row[key] = value
+    for key in ("phase", "conditions", "resource_version"):
+        if key in summary and key not in row:
+            row[key] = summary[key]
+    return row
+
+
+def _column(obj: Mapping[str, Any], path: str) -> Any:
+    try:
+        found = _parsed(path).find(obj)
+    except errors.K8sError:
+        return None
+    if not found:
+        return None
+    return found[0] if len(found) == 1 and isinstance(found[0], str | int | float | bool) else jp.render(found)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(path: str) -> jp.Path:
+    return jp.parse(path)
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -17,23 +17,28 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import (
     CallToolResult,
     InputRequiredResult,
     SubscribeRequestParams,
     SubscriptionsListenRequestParams,
+    ToolAnnotations,
     UnsubscribeRequestParams,
 )
+from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
 
-from mcp_k8s import __version__, errors, sandbox
+from mcp_k8s import __version__, auth, errors, policy, sandbox
+from mcp_k8s.cache.access import CacheAccess
 from mcp_k8s.cache.manager import CacheManager
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery
+from mcp_k8s.kube.reviews import Reviews
 from mcp_k8s.logging import get_logger
-from mcp_k8s.settings import Settings
+from mcp_k8s.settings import Settings, is_loopback
 from mcp_k8s.tools import cache as tools_cache
-from mcp_k8s.tools import cluster, core, custom_resources, resources, secrets
+from mcp_k8s.tools import cluster, core, custom_resources, resources, schema, secrets
 from mcp_k8s.tools.base import AppState, ToolSpec, describe_argument_errors, select
 
 log = get_logger(__name__)
@@ -73,7 +78,25 @@ def all_toolsets() -> list[ToolSpec]:
 
 
 class KubernetesMCPServer(MCPServer[AppState]):
-    """MCPServer whose argument-validation errors are one readable sentence without the rejected values."""
+    """MCPServer whose tools/list is written for a model (tools/schema.py) and whose argument-validation errors are
+    one readable sentence without the rejected values."""
+
+    _listed: list[MCPTool] | None = None
+
+    async def list_tools(self) -> list[MCPTool]:
+        if self._listed is None:  # tools are registered once, at build time: compact them once
+            self._listed = [
+                tool.model_copy(
+                    update={
+                        "description": schema.describe(tool.description),
+                        "input_schema": schema.compact_input(tool.input_schema),
+                        "output_schema": schema.compact_output(tool.output_schema),
+                        "annotations": _lean_annotations(tool.annotations),
+                    }
+                )
+                for tool in await super().list_tools()
+            ]
+        return self._listed
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
@@ -87,6 +110,19 @@ class KubernetesMCPServer(MCPServer[AppState]):
             raise
 
 
+def _lean_annotations(annotations: ToolAnnotations | None) -> ToolAnnotations | None:
+    """Hints without a second title or the defaults a reader cannot misread (readOnly false, idempotent false);
+    destructive is always said for a tool that writes, since its default (true) surprises people."""
+    if annotations is None:
+        return None
+    return ToolAnnotations(
+        read_only_hint=annotations.read_only_hint or None,
+        destructive_hint=None if annotations.read_only_hint else bool(annotations.destructive_hint),
+        idempotent_hint=annotations.idempotent_hint or None,
+        open_world_hint=annotations.open_world_hint,
+    )
+
+
 @dataclass(frozen=True)
 class Shared:
     """Parts owned by someone else (the watcher daemon) that the server uses instead of creating its own."""
@@ -96,16 +132,63 @@ class Shared:
     cache: CacheManager
 
 
+async def caller_scope(ctx: Any, call_next: Any) -> Any:
+    """Every MCP message over HTTP runs as the caller its bearer token named (auth.guard put it in the ASGI
+    scope), so the policy gate and --impersonate see who asked, in tools, resource reads and subscriptions alike."""
+    request = getattr(ctx, "request", None)
+    caller = getattr(request, "scope", {}).get(auth.CALLER_KEY) if request is not None else None
+    if caller is None:
+        return await call_next(ctx)
+    with policy.acting(caller=caller):
+        return await call_next(ctx)
+
+
+class KubernetesServer:
+    """The MCP server plus what its HTTP face needs: the shared kube client and the reviews that authenticate."""
+
+    def __init__(self, settings: Settings, *, shared: Shared | None = None) -> None:
+        self.settings = settings
+        self.kube = shared.kube if shared is not None else KubeClient(settings)
+        self.reviews = Reviews(self.kube, audiences=settings.auth_audiences)
+        self.mcp = _build_mcp(settings, self.kube, self.reviews, shared)
+
+    def authenticator(self) -> auth.Authenticator | None:
+        if self.settings.auth == "kubernetes":
+            return auth.ClusterAuthenticator(self.reviews)
+        if self.settings.auth == "token-file":
+            assert self.settings.auth_token_file is not None
+            return auth.TokenFileAuthenticator(self.settings.auth_token_file)
+        return None
+
+    def http_app(self, bind_host: str) -> Any:
+        """Streamable HTTP behind the Host/Origin guard and (with --auth) bearer authentication."""
+        app = self.mcp.streamable_http_app(transport_security=_NO_SDK_GUARD, host=bind_host)
+        if self.settings.insecure_no_auth and not is_loopback(bind_host):
+            log.warning(
+                "serving MCP without authentication on a non-loopback address (--insecure-no-auth): anyone who "
+                "reaches it acts with this server's cluster credentials",
+                host=bind_host,
+            )
+        return auth.guard(app, bind_host=bind_host, authenticator=self.authenticator())
+
+
+# Our own guard (auth.guard) checks Host and Origin on every bind, loopback or not; the SDK's would only cover
+# loopback and would reject the pod IP a Service forwards to.
+_NO_SDK_GUARD = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+
+
 def build_server(settings: Settings, *, shared: Shared | None = None) -> MCPServer[AppState]:
     """The MCPServer with its lifespan and the tools this configuration allows."""
+    return KubernetesServer(settings, shared=shared).mcp
 
+
+def _build_mcp(settings: Settings, kube: KubeClient, reviews: Reviews, shared: Shared | None) -> MCPServer[AppState]:
     @asynccontextmanager
-    async def serve_state(
-        kube: KubeClient, discovery: Discovery, cache_manager: CacheManager
-    ) -> AsyncIterator[AppState]:
+    async def serve_state(discovery: Discovery, cache_manager: CacheManager) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as tg:
-            hub = resources.SubscriptionHub(bus)
-            state = AppState(settings=settings, kube=kube, discovery=discovery, cache=cache_manager, subscriptions=hub)
+            hub = resources.SubscriptionHub(bus, cache_manager)
+            access = CacheAccess(cache_manager, kube.policy, reviews if settings.impersonate else None)
+            state = AppState(settings=settings, kube=kube, discovery=discovery, cache=access, subscriptions=hub)
             tg.start_soon(hub.run)
             if settings.watch and shared is None:
                 tg.start_soon(watch_configured_types, state)
@@ -117,12 +200,11 @@ def build_server(settings: Settings, *, shared: Shared | None = None) -> MCPServ
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         if shared is not None:
-            async with serve_state(shared.kube, shared.discovery, shared.cache) as state:
+            async with serve_state(shared.discovery, shared.cache) as state:
                 yield state
             return
-        kube = KubeClient(settings)
         try:
-            async with CacheManager(kube) as cache_manager, serve_state(kube, Discovery(kube), cache_manager) as state:
+            async with CacheManager(kube) as cache_manager, serve_state(Discovery(kube), cache_manager) as state:
                 yield state
         finally:
             with anyio.CancelScope(shield=True):
@@ -138,6 +220,7 @@ def build_server(settings: Settings, *, shared: Shared | None = None) -> MCPServ
         lifespan=lifespan,
         log_level="WARNING",
         subscriptions=bus,
+        middleware=[caller_scope],
     )
     for tool in select(all_toolsets(), settings):
         server.add_tool(tool.fn, name=tool.name, title=tool.title, annotations=tool.annotations)
@@ -177,9 +260,8 @@ async def run_server(settings: Settings, environ: Mapping[str, str]) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    server = build_server(settings)
+    server = KubernetesServer(settings)
     if settings.transport == "http":
-        log.info("serving MCP over streamable HTTP", host=settings.host, port=settings.port)
-        await server.run_streamable_http_async(host=settings.host, port=settings.port)
+        await auth.serve(server.http_app(settings.host), settings.host, settings.port)
     else:
-        await server.run_stdio_async()
+        await server.mcp.run_stdio_async()

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 import structlog
 from mcp import Client
 from mcp.types import CallToolResult
@@ -103,3 +104,12 @@ def captured_logs(level: str = "debug", fmt: str = "json") -> Iterator[io.String
         structlog.configure(**saved_structlog)
         for name, lib_level in library_levels.items():
             logging.getLogger(name).setLevel(lib_level)
+
+
+@pytest.fixture(autouse=True)
+def server_logs() -> Iterator[io.StringIO]:
+    """The server's log output for a test (JSON lines, debug level); the canary must never be in it. A suite that
+    plants the canary imports this into its conftest, which makes it autouse there."""
+    with captured_logs() as logs:
+        yield logs
+    assert_not_leaked(logs.getvalue(), CANARY)

@@ -21,7 +21,7 @@ from tests.cluster import TestCluster, start_session_cluster
 pytest_plugins = ["tests.plugins.least_privilege", "tests.plugins.cluster", "tests.plugins.kwok"]
 
 ROOT = Path(__file__).resolve().parent
-_LIVE_DIRS = ("integration", "e2e")
+_LIVE_DIRS = ("integration", "e2e", "security")
 
 
 def _wants_cluster(config: pytest.Config) -> bool:

@@ -14,7 +14,7 @@ import uvicorn
 from mcp.server import MCPServer
 from pydantic import BaseModel
 
-from mcp_k8s.daemon import HTTP_KEEP_ALIVE_SECONDS
+from mcp_k8s.auth import HTTP_KEEP_ALIVE_SECONDS
 
 
 class Answer(BaseModel):

@@ -31,9 +31,8 @@ from typing import Any, NoReturn
 
 import aiohttp
 import anyio
-from kubernetes_asyncio import client as k8s
 
-from mcp_k8s import errors
+from mcp_k8s import errors, policy
 from mcp_k8s.cache.store import Shard, Status
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import ResourceType
@@ -189,6 +188,10 @@ class Reflector:
 
     async def run(self) -> NoReturn:
         """Run until cancelled. Never raises otherwise: every failure becomes a status, a log line and a retry."""
+        with policy.as_server():  # a reflector acts for nobody, whichever caller's read started it
+            await self._loop()
+
+    async def _loop(self) -> NoReturn:
         list_rv = ""
         reason = "initial"
         need_list = True
@@ -205,6 +208,9 @@ class Reflector:
                 outcome = await self._watch()
             except errors.NotFound:
                 outcome = self._status_outcome(404, None, None)
+            except errors.NotAllowed as exc:  # the policy gate: as final as RBAC's 403, and kept as visible
+                self.shard.stats.list_failures["refused"] += 1
+                outcome = _Outcome(_Action.RELIST, "refused", str(exc), status=Status.FORBIDDEN)
             except errors.Forbidden as exc:
                 self.shard.stats.list_failures["forbidden"] += 1
                 outcome = _Outcome(_Action.RELIST, "forbidden", str(exc), status=Status.FORBIDDEN)
@@ -341,23 +347,18 @@ class Reflector:
         ]
         if o.bookmarks:
             query.append(("allowWatchBookmarks", "true"))
-        api: k8s.ApiClient = await self.kube.watch_api()
         started = self._clock()
         try:
-            response: aiohttp.ClientResponse = await api.call_api(
+            response = await self.kube.stream(
                 self._path,
-                "GET",
-                query_params=query,
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=aiohttp.ClientTimeout(
+                op=errors.Operation(verb="watch", resource=self.resource_type.qualified, namespace=self.namespace),
+                query=query,
+                timeout=aiohttp.ClientTimeout(
                     total=timeout + 60, sock_connect=o.connect_timeout, sock_read=o.inactivity_timeout
                 ),
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             return self._transport_outcome("connect", exc)
-        api.last_response = None  # type: ignore[attr-defined]  # kubernetes_asyncio would keep the stream alive
         clean = False
         self.shard.stats.watches_open += 1
         try:

@@ -4,7 +4,11 @@ Loading is deferred to the first call (under an anyio.Lock) so the server starts
 kubeconfig is slow to evaluate; the tools then say exactly which server and context they could not reach. Order:
 an explicit --kubeconfig, then in-cluster service-account config, then KUBECONFIG, then ~/.kube/config.
 
-Requests go through `request()`, which speaks raw JSON (no OpenAPI model round-trips: custom resources have no
+Every request leaves the process through `request()` or `stream()`, and both pass the policy gate first
+(mcp_k8s/policy.py): the gate judges the real method and path, adds the caller's Impersonate-* headers with
+--impersonate, and blanks secret values in answers. Nothing else in the package opens a connection to the cluster.
+
+Requests speak raw JSON (no OpenAPI model round-trips: custom resources have no
 models, and a model's json→object→json costs ~3× a plain `json.loads`) and maps every failure to our error tree.
 Watches get their own ApiClient so long-lived streams cannot starve the connection pool that tools use.
 """
@@ -15,15 +19,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import anyio
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.config.config_exception import ConfigException
+from multidict import CIMultiDict
 
-from mcp_k8s import errors
+from mcp_k8s import errors, policy
 from mcp_k8s.logging import get_logger
 from mcp_k8s.settings import Settings
 
@@ -55,6 +60,7 @@ class KubeClient:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self.policy = policy.Policy(settings)
         self._lock = anyio.Lock()
         self._refresh_lock = anyio.Lock()
         self._configuration: k8s.Configuration | None = None
@@ -208,10 +214,17 @@ class KubeClient:
         raw: bool = False,
     ) -> Any:
         """One API call; returns parsed JSON (or bytes with raw=True). Every failure becomes a K8sError."""
+        asked = self._admit(method, path, query, body)
         api = await self.api()
         for attempt in (1, 2):
             used_token = self._token()
-            status, data, headers = await self._send(api, method, path, op, query, body, content_type, accept, timeout)
+            response = await self._send(api, method, path, op, query, body, content_type, accept, timeout)
+            try:
+                status, data, headers = response.status, await response.read(), response.headers
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise self._unavailable(op, exc) from None
+            finally:
+                response.release()
             if status == 401 and attempt == 1 and await self._force_exec_refresh(used_token):
                 continue
             break
@@ -219,9 +232,33 @@ class KubeClient:
             raise errors.from_status(
                 status, data, op, server=self.describe_target(), retry_after_header=headers.get("Retry-After")
             )
+        if asked.is_secret and data:
+            treated = self.policy.treat_secret_answer(json.loads(data))
+            return json.dumps(treated).encode() if raw else treated
         if raw:
             return data
         return json.loads(data) if data else None
+
+    async def stream(
+        self, path: str, *, op: errors.Operation, query: QueryParams, timeout: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientResponse:
+        """Open a streaming GET (a watch) through the same gate; the caller reads and releases the response.
+
+        Transport failures are raised as aiohttp/OS errors for the reflector to classify; a refusal by the gate is
+        NotAllowed. Secret types never get here: the gate refuses their watches to everything but the secret
+        toolset, which does not watch.
+        """
+        asked = self._admit("GET", path, query, None)
+        if asked.is_secret:
+            raise errors.NotAllowed(policy.SECRET_RULE)
+        api = await self.watch_api()
+        return await self._open(api, "GET", path, query, None, JSON, JSON, timeout)
+
+    def _admit(self, method: str, path: str, query: QueryParams, body: Any) -> policy.Request:
+        """The gate: what this request is, and whether the current scope may make it."""
+        asked = policy.Request.parse(method, path, query)
+        self.policy.check(asked, body=body)
+        return asked
 
     async def _send(
         self,
@@ -234,41 +271,68 @@ class KubeClient:
         content_type: str,
         accept: str,
         timeout: float,
-    ) -> tuple[int, bytes, Any]:
-        headers = {"Accept": accept, "Content-Type": content_type}
+    ) -> aiohttp.ClientResponse:
+        limits = aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout))
         try:
-            response = await api.call_api(
-                path,
-                method,
-                query_params=list(query),
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout)),
-            )
-            try:
-                data = await response.read()
-            finally:
-                response.release()
-                api.last_response = None  # type: ignore[attr-defined]  # it would keep the body alive until the next call
+            return await self._open(api, method, path, query, body, content_type, accept, limits)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            cause = _transport_cause(exc)
-            raise errors.unavailable(
-                op,
-                server=self._info.server if self._info else None,
-                cause=cause,
-                context=self._info.context if self._info else None,
-            ) from None
-        return response.status, data, response.headers
+            raise self._unavailable(op, exc) from None
+
+    async def _open(
+        self,
+        api: k8s.ApiClient,
+        method: str,
+        path: str,
+        query: QueryParams,
+        body: Any,
+        content_type: str,
+        accept: str,
+        timeout: aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
+        """Send one request on `api`'s connection pool with its credentials (and the caller's Impersonate-* lines).
+
+        We skip `call_api`: it serialises OpenAPI models we do not use and folds headers into a dict, which cannot
+        carry the repeated Impersonate-Group lines the API server expects.
+        """
+        headers: CIMultiDict[str] = CIMultiDict({"Accept": accept, "Content-Type": content_type})
+        params = list(query)
+        await api.update_params_for_auth(cast("dict[str, Any]", headers), params, ["BearerToken"])
+        caller = policy.current().caller
+        if caller is not None and self._settings.impersonate:
+            for key, value in caller.impersonation_headers():
+                headers.add(key, value)
+        rest: Any = api.rest_client  # typed as taking dicts; it passes headers and params through to aiohttp
+        response: aiohttp.ClientResponse = await rest.request(
+            method,
+            f"{api.configuration.host}{path}",
+            query_params=params,
+            headers=headers,
+            body=body,
+            _preload_content=False,
+            _request_timeout=timeout,
+        )
+        return response
+
+    def _unavailable(self, op: errors.Operation, exc: BaseException) -> errors.K8sError:
+        return errors.unavailable(
+            op,
+            server=self._info.server if self._info else None,
+            cause=_transport_cause(exc),
+            context=self._info.context if self._info else None,
+        )
 
     async def aclose(self) -> None:
+        """Close the connection pools. Requests made while closing fail; a later one loads afresh (a server's
+        lifespan may be entered again, as each in-memory test client does)."""
         async with self._lock:
             self._closed = True
-            for api in (self._api, self._watch_api):
-                if api is not None:
-                    await api.close()
-            self._api = self._watch_api = None
+            try:
+                for api in (self._api, self._watch_api):
+                    if api is not None:
+                        await api.close()
+            finally:
+                self._api = self._watch_api = None
+                self._closed = False
 
 
 def _transport_cause(exc: BaseException) -> str:

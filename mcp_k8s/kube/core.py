@@ -778,7 +778,7 @@ async def api_resources(
             verbs=list(t.verbs),
         )
         for t in await discovery.all_types()
-        if (wanted is None or t.group == wanted) and (all_versions or t.preferred)
+        if (wanted is None or t.group == wanted) and (all_versions or t.preferred) and not discovery.hidden(t)
     ]
     return sorted(rows, key=lambda r: (r.group, r.plural, r.version))
 

@@ -77,6 +77,20 @@ class ResourceType:
         } - {""}
 
 
+@dataclass(frozen=True)
+class PrinterColumn:
+    """One additionalPrinterColumn of a CRD version: a header and the JSONPath that fills it."""
+
+    name: str
+    json_path: str
+    type: str = ""
+
+    @property
+    def key(self) -> str:
+        """The column as a row field: `Desired Replicas` → `desired_replicas`."""
+        return "_".join(self.name.lower().split()).replace("-", "_")
+
+
 @dataclass
 class _Snapshot:
     types: list[ResourceType] = field(default_factory=list)
@@ -90,6 +104,36 @@ class Discovery:
         self._kube = kube
         self._snapshot = _Snapshot()
         self._lock = anyio.Lock()
+        self._columns: dict[tuple[str, str, str], tuple[float, list[PrinterColumn]]] = {}
+
+    async def printer_columns(self, rt: ResourceType) -> list[PrinterColumn]:
+        """The CRD's additionalPrinterColumns for this version (what `kubectl get` shows), priority 0 only.
+
+        Read from the CustomResourceDefinition and cached like discovery; a built-in type, or credentials that may
+        not read CRDs, simply have none (the summary columns still apply).
+        """
+        key = (rt.group, rt.version, rt.plural)
+        cached = self._columns.get(key)
+        if cached is not None and time.monotonic() - cached[0] < _TTL:
+            return cached[1]
+        columns: list[PrinterColumn] = []
+        if rt.group and "." in rt.group and not rt.group.endswith(".k8s.io"):
+            path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{rt.plural}.{rt.group}"
+            op = errors.Operation(verb="get", resource="customresourcedefinitions.apiextensions.k8s.io")
+            try:
+                crd = await self._kube.request("GET", path, op=op)
+            except errors.K8sError:
+                crd = None
+            versions = ((crd or {}).get("spec") or {}).get("versions") or []
+            for version in versions:
+                if version.get("name") == rt.version:
+                    columns = [
+                        PrinterColumn(name=str(c["name"]), json_path=str(c["jsonPath"]), type=str(c.get("type", "")))
+                        for c in version.get("additionalPrinterColumns") or []
+                        if c.get("name") and c.get("jsonPath") and not c.get("priority")
+                    ]
+        self._columns[key] = (time.monotonic(), columns)
+        return columns
 
     async def all_types(self, *, refresh: bool = False) -> list[ResourceType]:
         """Every served (group, version, plural), preferred versions first within each group."""
@@ -99,7 +143,12 @@ class Discovery:
             stale = not self._snapshot.types or age > _TTL
             if stale or (refresh and age > _MIN_REFRESH_INTERVAL):
                 self._snapshot = _Snapshot(types=await self._fetch(), fetched_at=now)
+                self._kube.policy.learn_scopes((t.group, t.plural, t.namespaced) for t in self._snapshot.types)
             return self._snapshot.types
+
+    def hidden(self, rt: ResourceType) -> bool:
+        """True for a type --deny-resources hides: listings leave it out, and the gate refuses its requests."""
+        return self._kube.policy.hides(rt.group, rt.plural)
 
     async def resolve(self, name: str, *, group: str | None = None, version: str | None = None) -> ResourceType:
         """What kubectl would pick for `name` (+ group/version); raises InvalidInput/TypeNotFound with guidance."""

@@ -1,8 +1,9 @@
 """Which namespace a call means, and whether this server may touch it.
 
 Resolution order: the tool's `namespace` argument → --namespace (MCP_K8S_NAMESPACE) → the NAMESPACE variable → the
-service-account namespace file (in a pod) → the kubeconfig context's namespace → "default". `--allowed-namespaces`
-is enforced on every namespaced call, the resolved default included, so a misconfigured default cannot escape it.
+service-account namespace file (in a pod) → the kubeconfig context's namespace → "default" (or, under
+`--allowed-namespaces`, the first allowed namespace when "default" is not one). Whether a namespace may be used is
+not decided here: the policy gate refuses every request and cached read outside the allowed set, defaults included.
 """
 
 from __future__ import annotations
@@ -34,41 +35,23 @@ def service_account_namespace(directory: Path) -> str | None:
     return value or None
 
 
-def check_allowed(settings: Settings, namespace: str) -> str:
-    """Refuse a namespace outside --allowed-namespaces with a message naming the allowed set."""
-    allowed = settings.allowed_namespaces
-    if allowed and namespace not in allowed:
-        raise errors.NotAllowed(
-            f'Namespace "{namespace}" is outside the namespaces this server may use ({", ".join(allowed)}); '
-            "pass one of those."
-        )
-    return namespace
-
-
 async def resolve_namespace(kube: KubeClient, settings: Settings, requested: str | None) -> str:
-    """The namespace a namespaced call should use, already checked against the allowed set."""
+    """The namespace a namespaced call should use (the gate decides later whether it may)."""
     if requested:
-        return check_allowed(settings, validate_namespace_name(requested.strip()))
+        return validate_namespace_name(requested.strip())
     for candidate in (
         settings.namespace,
         settings.env_namespace,
         service_account_namespace(settings.service_account_dir),
     ):
         if candidate:
-            return check_allowed(settings, candidate)
+            return candidate
     if not settings.in_cluster_host or settings.kubeconfig is not None:
         await kube.api()  # loads the kubeconfig (no network) so the context's namespace is known
         info = kube.info
         if info is not None and info.context_namespace:
-            return check_allowed(settings, info.context_namespace)
+            return info.context_namespace
     if settings.allowed_namespaces and "default" not in settings.allowed_namespaces:
         # The last-resort default would be refused; the first allowed namespace is the useful default here.
         return settings.allowed_namespaces[0]
-    return check_allowed(settings, "default")
-
-
-def namespaces_for_listing(settings: Settings, all_namespaces: bool, namespace: str) -> list[str] | None:
-    """For an all-namespaces listing: None means 'cluster-wide', a list means 'only these' (the allowed set)."""
-    if not all_namespaces:
-        return [namespace]
-    return list(settings.allowed_namespaces) or None
+    return "default"

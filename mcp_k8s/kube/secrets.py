@@ -81,24 +81,23 @@ def validate_key(key: Any) -> str:
 
 
 class GenerateSpec(BaseModel):
-    """One key whose value the server generates (and stores without ever returning it)."""
+    """A key whose value the server generates and never returns."""
 
     model_config = ConfigDict(extra="forbid")
 
-    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, description="Data key to generate a value for")
+    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
     length: int = Field(
         default=DEFAULT_GENERATED_LENGTH,
         ge=MIN_GENERATED_LENGTH,
         le=MAX_GENERATED_LENGTH,
-        description=f"Characters in the value ({MIN_GENERATED_LENGTH}-{MAX_GENERATED_LENGTH})",
+        description=f"{MIN_GENERATED_LENGTH}-{MAX_GENERATED_LENGTH} characters",
     )
     alphabet: AlphabetName | None = Field(
         default=None,
-        description="alphanumeric (default), hex, base64url, printable (ASCII without space, quotes, backslash), "
-        "numeric, or custom (with characters)",
+        description="Default alphanumeric",
     )
     characters: str | None = Field(
-        default=None, max_length=4 * MAX_ALPHABET, description="The custom alphabet: 2-256 distinct characters"
+        default=None, max_length=4 * MAX_ALPHABET, description="alphabet=custom: 2-256 distinct characters"
     )
 
     def resolve_alphabet(self) -> tuple[str, str]:
@@ -280,6 +279,11 @@ class Change:
     @property
     def sets_data(self) -> bool:
         return bool(self.given or self.planned)
+
+    @property
+    def touched(self) -> set[str]:
+        """Every key this change sets or removes: where a stored value could be lost."""
+        return set(self.given) | {p.key for p in self.planned} | set(self.remove)
 
     def generate(self) -> tuple[dict[str, str], list[GeneratedKey]]:
         """Draw the planned values (registered before they are returned) and describe them without the values."""

@@ -3,6 +3,10 @@
 Toolsets are lists of `ToolSpec` so one filter (`select`) applies read-only mode centrally, and one wrapper
 (`boundary`) turns every expected failure into a `ToolError` carrying our one-sentence message: in mcp 2.x only
 `ToolError` text reaches the model; anything else is a crash the model sees as a bare "Error executing tool".
+
+The boundary is also where a tool states what it is to the policy gate (`policy.acting(tool=..., secrets=...)`):
+tools never check rules themselves; every request and cached read they make is decided below them
+(mcp_k8s/policy.py). And every answer leaves scrubbed of any secret value the process has seen.
 """
 
 from __future__ import annotations
@@ -20,15 +24,16 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from mcp_k8s import errors, output
+from mcp_k8s import errors, output, policy
+from mcp_k8s.cache.access import CacheAccess
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery, ResourceType
 from mcp_k8s.kube.namespaces import resolve_namespace
-from mcp_k8s.logging import get_logger, scrub
+from mcp_k8s.logging import get_logger, has_secret_values, scrub
+from mcp_k8s.render import render
 from mcp_k8s.settings import Settings
 
 if TYPE_CHECKING:
-    from mcp_k8s.cache.manager import CacheManager
     from mcp_k8s.tools.resources import SubscriptionHub
 
 log = get_logger("mcp_k8s.tools")
@@ -41,8 +46,8 @@ class AppState:
     settings: Settings
     kube: KubeClient
     discovery: Discovery
-    cache: CacheManager | None = None
-    subscriptions: SubscriptionHub | None = None
+    cache: CacheAccess  # gated views only: the raw stores stay with the server and the daemon
+    subscriptions: SubscriptionHub
 
     async def namespace(self, requested: str | None) -> str:
         return await resolve_namespace(self.kube, self.settings, requested)
@@ -68,6 +73,7 @@ class ToolSpec:
     read_only: bool
     destructive: bool = False
     idempotent: bool = False
+    secrets: bool = False  # the secret toolset: the only tools the gate lets near core/v1 secrets
 
     @property
     def name(self) -> str:
@@ -92,8 +98,16 @@ def spec(
     read_only: bool,
     destructive: bool = False,
     idempotent: bool = False,
+    secrets: bool = False,
 ) -> ToolSpec:
-    return ToolSpec(fn=boundary(fn), title=title, read_only=read_only, destructive=destructive, idempotent=idempotent)
+    return ToolSpec(
+        fn=boundary(fn, secrets=secrets),
+        title=title,
+        read_only=read_only,
+        destructive=destructive,
+        idempotent=idempotent,
+        secrets=secrets,
+    )
 
 
 def select(specs: list[ToolSpec], settings: Settings) -> list[ToolSpec]:
@@ -104,15 +118,20 @@ def select(specs: list[ToolSpec], settings: Settings) -> list[ToolSpec]:
 _AUDIT_ARGS = ("plural", "group", "version", "namespace", "name", "patch_type", "dry_run", "verb", "resource")
 
 
-def boundary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Turn our errors into ToolError (scrubbed of secret values); log every call and failure to stderr."""
+def boundary(fn: Callable[..., Awaitable[Any]], *, secrets: bool = False) -> Callable[..., Awaitable[Any]]:
+    """Run the tool as itself for the policy gate; turn our errors into ToolError (scrubbed of secret values); log
+    every call and failure to stderr, with the caller when one authenticated."""
     name = fn.__name__
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         audit = {k: kwargs[k] for k in _AUDIT_ARGS if kwargs.get(k) is not None}
+        caller = policy.current().caller
+        if caller is not None:
+            audit["caller"] = caller.user
         try:
-            result = await fn(*args, **kwargs)
+            with policy.acting(tool=name, secrets=secrets):
+                result = await fn(*args, **kwargs)
         except ToolError:
             raise
         except errors.K8sError as exc:
@@ -147,18 +166,41 @@ def describe_argument_errors(exc: ValidationError) -> str:
 
 
 def as_result(result: Any) -> Any:
-    """A model becomes a CallToolResult with compact JSON (no nulls, no indentation) in both content forms.
+    """A model becomes a CallToolResult: structured content is the output schema's JSON (no nulls), and the text
+    block is the same answer rendered for reading (render.py: tables, YAML, a metadata line), not the JSON again.
 
-    The SDK's default text block is indented JSON with every null field: roughly twice the tokens for the same facts.
-    The output schema still comes from the tool's return annotation, and the SDK validates what we send against it.
+    Defense in depth: the answer is scrubbed of every secret value the process has seen (the gate already keeps
+    Secrets out of other tools; this catches a copy of a value that lives somewhere else).
     """
     if not isinstance(result, BaseModel):
         return result
     structured = result.model_dump(mode="json", exclude_none=True)
-    text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+    if has_secret_values():
+        structured = _scrub_tree(structured)
+    text = render(structured)
+    if len(text) > _RENDER_CHECK:
+        # A rendering is usually smaller than the JSON (no repeated keys); when it is not (deep objects, one very
+        # wide column), the compact JSON is the text, so the answer still fits the budget the JSON was fitted to.
+        compact = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+        if len(text) > len(compact):
+            text = compact
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
+_RENDER_CHECK = 2_000
+
+
+def _scrub_tree(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrub_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_tree(v) for v in value]
+    return value
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 Row = TypeVar("Row")
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
 # (namespace, the server's continue token) -> (rows of that page, the server's next continue token)
@@ -207,7 +249,7 @@ async def paged(
     if not namespaced:
         namespaces = [None]
     elif all_namespaces:
-        namespaces = list(state.settings.allowed_namespaces) or [None]
+        namespaces = state.kube.policy.visible_namespaces(None)
     else:
         namespaces = [await state.namespace(namespace)]
     token = output.decode_token(continue_token) if continue_token else {}
@@ -240,49 +282,27 @@ async def paged(
     )
 
 
-# Parameter types shared by the tools (descriptions are what the model reads).
+# Parameter types shared by the tools. Descriptions are what the model reads with every turn: only what a name does
+# not already say.
 Plural = Annotated[
     str,
     Field(
         min_length=1,
         max_length=253,
-        description="Resource type: plural, singular, kind or short name (widgets, widget, Widget, wg), optionally "
-        "qualified as plural.group",
+        description="Type: plural, kind or short name (widgets, Widget, wg); or plural.group",
     ),
 ]
-Group = Annotated[str | None, Field(default=None, max_length=253, description="API group, e.g. example.com (optional)")]
-Version = Annotated[
-    str | None, Field(default=None, max_length=63, description="API version, e.g. v1 (optional: preferred version)")
-]
-Name = Annotated[str, Field(min_length=1, max_length=253, description="Object name")]
-Namespace = Annotated[
-    str | None,
-    Field(
-        default=None,
-        max_length=63,
-        description="Namespace (optional: the server's default namespace; ignored for cluster-scoped types)",
-    ),
-]
-LabelSelector = Annotated[
-    str | None, Field(default=None, max_length=1024, description="Label selector, e.g. app=web,tier in (fe,be)")
-]
-FieldSelector = Annotated[
-    str | None, Field(default=None, max_length=1024, description="Field selector, e.g. metadata.name=foo")
-]
-Limit = Annotated[int, Field(default=50, ge=1, le=500, description="Most items to return in this page")]
-ContinueToken = Annotated[
-    str | None, Field(default=None, max_length=8192, description="continue_token from the previous page")
-]
-DryRun = Annotated[
-    bool, Field(default=False, description="Validate on the server (admission + schema) without persisting")
-]
-Force = Annotated[
-    bool,
-    Field(
-        default=False,
-        description="Confirm a destructive operation when the client cannot ask the user (only if the user asked)",
-    ),
-]
+Group = Annotated[str | None, Field(default=None, max_length=253)]
+Version = Annotated[str | None, Field(default=None, max_length=63)]
+Name = Annotated[str, Field(min_length=1, max_length=253)]
+Namespace = Annotated[str | None, Field(default=None, max_length=63)]  # default: the server's namespace
+AllNamespaces = bool
+LabelSelector = Annotated[str | None, Field(default=None, max_length=1024)]
+FieldSelector = Annotated[str | None, Field(default=None, max_length=1024)]
+Limit = Annotated[int, Field(default=50, ge=1, le=1_000)]  # the answer budget may cut a page shorter
+ContinueToken = Annotated[str | None, Field(default=None, max_length=8192)]
+DryRun = Annotated[bool, Field(default=False)]
+Force = Annotated[bool, Field(default=False, description="Only if the user asked")]
 
 
 def check_name(name: str) -> str:
@@ -298,6 +318,26 @@ class Confirm(BaseModel):
     """The answer to a confirmation question."""
 
     confirm: bool = Field(description="true to go ahead")
+
+
+def resolver(tool: str, *, secrets: bool = False) -> Callable[[F], F]:
+    """For a confirmation resolver (which the SDK runs before the tool's body): act as the tool for the policy gate,
+    and turn our errors into the tool's one-sentence error, so a type, namespace or object that does not exist is
+    reported before anyone is asked to confirm anything."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                with policy.acting(tool=tool, secrets=secrets):
+                    return await fn(*args, **kwargs)
+            except errors.K8sError as exc:
+                log.info("tool failed", tool=tool, error=type(exc).__name__, status=exc.status)
+                raise ToolError(scrub(exc.message)) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return wrap
 
 
 async def ask_confirmation(
@@ -323,6 +363,7 @@ def confirmed(ctx: Context[Any, Any], confirmation: ElicitationResult[Confirm], 
 
 
 DECLINED = "The user did not confirm; nothing was deleted."
+NOT_CHANGED = "The user did not confirm; nothing was changed."
 DRY_RUN_DELETE = "Dry run: the server accepted the deletion; nothing was deleted."
 
 NOT_CONFIRMED_NO_CLIENT = (

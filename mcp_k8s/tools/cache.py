@@ -16,9 +16,11 @@ from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
 from mcp_k8s import jsonpath as jp
-from mcp_k8s.cache.store import Change, ChangeType, Status, Store, SubscriptionOverflow
+from mcp_k8s.cache.access import CachedType
+from mcp_k8s.cache.store import Change, ChangeType, Status, SubscriptionOverflow
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools.base import (
+    AllNamespaces,
     AppState,
     Ctx,
     Group,
@@ -35,23 +37,25 @@ from mcp_k8s.tools.base import (
 WARM_WAIT = 3.0  # how long a read waits for a type's first sync before falling back to the API
 WRITE_WAIT = 3.0  # how long a write waits for the cache to see it
 STALENESS_BUDGET = 60.0  # a disconnected cache older than this is not trusted for answers
-_PROGRESS_EVERY = 5.0
+_PROGRESS_EVERY = 2.0  # under the 2 s a client with resetTimeoutOnProgress needs to keep waiting
 
 
-async def watch_type(state: AppState, rt: ResourceType) -> Store | None:
-    """The store for `rt`, starting its reflector on first use; None when there is no cache or the scope clashes."""
-    if state.cache is None:
-        return None
+_MAX_OBSERVED = 200  # an observed value is evidence, not data: enough to see what the wait saw
+
+
+async def watch_type(state: AppState, rt: ResourceType) -> CachedType | None:
+    """The cached view of `rt`, starting its watch on first use (the gate decides whether this caller may);
+    None when the existing watch has another scope."""
     found = state.cache.get(rt)
     if found is not None:
         return found
     try:
-        return await state.cache.ensure(rt, namespaces=list(state.settings.allowed_namespaces) or None)
+        return await state.cache.ensure(rt)
     except ValueError:
         return None
 
 
-async def readable_store(state: AppState, rt: ResourceType, namespace: str | None) -> Store | None:
+async def readable_store(state: AppState, rt: ResourceType, namespace: str | None) -> CachedType | None:
     """A store that may answer reads for (rt, namespace) right now, or None (then read from the API)."""
     store = await watch_type(state, rt)
     if store is None or (rt.namespaced and namespace is not None and not store.covers(namespace)):
@@ -67,7 +71,7 @@ async def readable_store(state: AppState, rt: ResourceType, namespace: str | Non
     return store
 
 
-def cache_note(store: Store | None, rt: ResourceType) -> str | None:
+def cache_note(store: CachedType | None, rt: ResourceType) -> str | None:
     """Why an answer came from the API although the type is watched (so the model knows what it got)."""
     if store is None:
         return None
@@ -78,7 +82,7 @@ def cache_note(store: Store | None, rt: ResourceType) -> str | None:
 
 async def await_write(state: AppState, rt: ResourceType, namespace: str | None, obj: dict[str, Any]) -> bool | None:
     """After a create/patch: wait until the cache holds this resourceVersion. None when the type is not cached."""
-    store = state.cache.get(rt) if state.cache is not None else None
+    store = state.cache.get(rt)
     rv = (obj.get("metadata") or {}).get("resourceVersion")
     if store is None or not store.synced or not rv:
         return None
@@ -87,12 +91,12 @@ async def await_write(state: AppState, rt: ResourceType, namespace: str | None, 
 
 async def await_delete(state: AppState, rt: ResourceType, namespace: str | None, name: str) -> bool | None:
     """After a delete: wait until the cache no longer holds the object. None when the type is not cached."""
-    store = state.cache.get(rt) if state.cache is not None else None
+    store = state.cache.get(rt)
     if store is None or not store.synced:
         return None
     ns = namespace if rt.namespaced else None
-    with store.subscribe(namespace=ns, name=name) as changes:  # subscribe first, then look: no lost wake-up
-        if store.get(name, ns) is None:
+    with await store.subscribe(namespace=ns, name=name) as changes:  # subscribe first, then look: no lost wake-up
+        if await store.get(name, ns) is None:
             return True
         with anyio.move_on_after(WRITE_WAIT):
             try:
@@ -101,7 +105,7 @@ async def await_delete(state: AppState, rt: ResourceType, namespace: str | None,
                         return True
             except SubscriptionOverflow:
                 pass
-    return store.get(name, ns) is None
+    return await store.get(name, ns) is None
 
 
 # --- recent_changes --------------------------------------------------------------------------------------------------
@@ -143,17 +147,12 @@ async def recent_changes(
     group: Group = None,
     version: Version = None,
     namespace: Namespace = None,
-    all_namespaces: Annotated[bool, Field(description="Changes in every (allowed) namespace")] = False,
-    since_resource_version: Annotated[
-        str | None, Field(default=None, max_length=64, description="Only changes after this resourceVersion")
-    ] = None,
-    since_seconds: Annotated[
-        float | None, Field(default=None, gt=0, le=86_400, description="Only changes in the last N seconds")
-    ] = None,
-    limit: Annotated[int, Field(ge=1, le=1_000, description="Most changes to return (the newest)")] = 100,
+    all_namespaces: AllNamespaces = False,
+    since_resource_version: Annotated[str | None, Field(default=None, max_length=64)] = None,
+    since_seconds: Annotated[float | None, Field(default=None, gt=0, le=86_400, description="Default: 300")] = None,
+    limit: Annotated[int, Field(ge=1, le=1_000, description="Newest N")] = 100,
 ) -> ChangesAnswer:
-    """What was added, modified or deleted for one type since a resourceVersion or in the last N seconds (default:
-    the last 5 minutes), from the live watch cache. Starts watching the type if it is not watched yet."""
+    """Objects of one type added, modified or deleted since a resourceVersion or in the last N seconds."""
     state = app(ctx)
     rt = await state.resource_type(plural, group, version)
     ns = None if (all_namespaces or not rt.namespaced) else await state.namespace(namespace)
@@ -165,10 +164,8 @@ async def recent_changes(
         await store.wait_synced(WARM_WAIT)
     if not since_resource_version and since_seconds is None:
         since_seconds = 300.0
-    window = store.changes_since(resource_version=since_resource_version, seconds=since_seconds, namespace=ns)
+    window = await store.changes_since(resource_version=since_resource_version, seconds=since_seconds, namespace=ns)
     changes = window.changes
-    if all_namespaces and state.settings.allowed_namespaces:
-        changes = [c for c in changes if not rt.namespaced or c.namespace in state.settings.allowed_namespaces]
     now = time.monotonic()
     rows = [_row(c, now) for c in changes]
     counts = {t: sum(1 for c in changes if c.type == t) for t in ChangeType}
@@ -282,21 +279,17 @@ async def wait_for_custom_resource(
     version: Version = None,
     namespace: Namespace = None,
     condition: Annotated[
-        str | None, Field(default=None, max_length=253, description="A status condition type to wait for, e.g. Ready")
+        str | None, Field(default=None, max_length=253, description="Condition type, e.g. Ready")
     ] = None,
-    status: Annotated[str, Field(max_length=63, description="The condition status to wait for")] = "True",
-    jsonpath: Annotated[
-        str | None, Field(default=None, max_length=512, description="Wait on a JSONPath, e.g. .status.phase")
-    ] = None,
-    value: Annotated[
-        str | None, Field(default=None, max_length=1024, description="With jsonpath: the value to wait for")
-    ] = None,
-    deleted: Annotated[bool, Field(description="Wait until the object is gone")] = False,
-    timeout_seconds: Annotated[float, Field(gt=0, le=3_600, description="Give up after this long")] = 60.0,
+    status: Annotated[str, Field(max_length=63)] = "True",
+    jsonpath: Annotated[str | None, Field(default=None, max_length=512, description="e.g. .status.phase")] = None,
+    value: Annotated[str | int | float | bool | None, Field(default=None, description="With jsonpath")] = None,
+    deleted: Annotated[bool, Field()] = False,
+    # 25 s default: the TypeScript SDK's and MCP Inspector's request timeout is 60 s; progress resets it for clients
+    # that allow that, and a shorter default leaves room for the ones that do not.
+    timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 25.0,
 ) -> WaitAnswer:
-    """Wait until a custom resource meets a condition (a status condition, a JSONPath value, or deletion), watching
-    the live cache, with progress notifications while waiting. Returns met=false with the last observed value on
-    timeout."""
+    """Wait for a condition, a JSONPath value or deletion, with progress; met=false on timeout."""
     chosen = sum(bool(x) for x in (condition, jsonpath, deleted))
     if chosen != 1:
         raise errors.InvalidInput(
@@ -304,7 +297,7 @@ async def wait_for_custom_resource(
         )
     if value is not None and not jsonpath:
         raise errors.InvalidInput("value goes with jsonpath; for a status condition use condition and status.")
-    check = _Check(condition, status, jp.parse(jsonpath) if jsonpath else None, value, deleted)
+    check = _Check(condition, status, jp.parse(jsonpath) if jsonpath else None, _as_text(value), deleted)
     state = app(ctx)
     rt = await state.resource_type(plural, group, version)
     ns = await state.namespace(namespace) if rt.namespaced else None
@@ -320,8 +313,8 @@ async def wait_for_custom_resource(
     target = f"{rt.kind.lower()} {name!r}" + (f" in namespace {ns}" if ns else "")
     observed: str | None = None
     met = False
-    with store.subscribe(namespace=ns if rt.namespaced else None, name=name) as changes:
-        obj = store.get(name, ns)
+    with await store.subscribe(namespace=ns if rt.namespaced else None, name=name) as changes:
+        obj = await store.get(name, ns)
         met, observed = check.evaluate(obj)
         if not met:
             with anyio.move_on_after(max(0.0, timeout_seconds - (time.monotonic() - started))):
@@ -337,17 +330,18 @@ async def wait_for_custom_resource(
                     tg.start_soon(heartbeat)
                     try:
                         async for change in changes:
-                            obj = None if change.type == ChangeType.DELETED else store.get(name, ns)
+                            obj = None if change.type == ChangeType.DELETED else await store.get(name, ns)
                             met, observed = check.evaluate(obj)
                             if met:
                                 break
                     except SubscriptionOverflow:
-                        met, observed = check.evaluate(store.get(name, ns))
+                        met, observed = check.evaluate(await store.get(name, ns))
                     tg.cancel_scope.cancel()
-        obj = store.get(name, ns)
+        obj = await store.get(name, ns)
     waited = round(time.monotonic() - started, 3)
     await _progress(ctx, started, timeout_seconds, "condition met" if met else "timed out", done=met)
     meta = (obj or {}).get("metadata") or {}
+    observed = output.clip(observed, _MAX_OBSERVED) if observed is not None else None
     return WaitAnswer(
         met=met,
         condition=check.describe(),
@@ -366,12 +360,21 @@ async def wait_for_custom_resource(
     )
 
 
+def _as_text(value: str | int | float | bool | None) -> str | None:
+    """A wanted value as JSONPath renders it: true/false for booleans, numbers as written."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and len(value) > 1024:
+        raise errors.InvalidInput("value is longer than 1024 characters; wait on a shorter value.")
+    return None if value is None else str(value)
+
+
 async def _progress(ctx: Ctx, started: float, total: float, message: str, *, done: bool = False) -> None:
     elapsed = total if done else min(time.monotonic() - started, total)
     await ctx.report_progress(math.floor(elapsed * 10) / 10, total, message)
 
 
 TOOLS: list[ToolSpec] = [
-    spec(recent_changes, title="Recent changes from the watch cache", read_only=True),
-    spec(wait_for_custom_resource, title="Wait for a custom resource condition", read_only=True),
+    spec(recent_changes, title="Recent changes", read_only=True),
+    spec(wait_for_custom_resource, title="Wait for a custom resource", read_only=True),
 ]

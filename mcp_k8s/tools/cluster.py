@@ -11,9 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from mcp_k8s import output
+from mcp_k8s import errors, output
 from mcp_k8s.kube import core
-from mcp_k8s.tools.base import Ctx, LabelSelector, Namespace, ToolSpec, app, check_name, spec
+from mcp_k8s.tools.base import Ctx, Group, LabelSelector, Namespace, ToolSpec, app, check_name, spec
 
 _ENVELOPE_SLACK = 300
 
@@ -30,11 +30,11 @@ async def list_api_resources(
     ctx: Ctx,
     group: Annotated[
         str | None,
-        Field(default=None, max_length=253, description="Only this API group (core or '' for the core group)"),
+        Field(default=None, max_length=253, description="core for the core group"),
     ] = None,
-    all_versions: Annotated[bool, Field(description="Every served version, not just the preferred one")] = False,
+    all_versions: Annotated[bool, Field()] = False,
 ) -> ApiResourceList:
-    """List the resource types the cluster serves: group, version, kind, plural, short names, scope and verbs."""
+    """List the resource types the cluster serves."""
     state = app(ctx)
     rows = await core.api_resources(state.discovery, group=group, all_versions=all_versions)
     fit = output.fit_items(rows, state.settings.output_budget - _ENVELOPE_SLACK, 100, measure=output.size_of)
@@ -47,8 +47,7 @@ async def list_api_resources(
 
 
 async def list_namespaces(ctx: Ctx, label_selector: LabelSelector = None) -> core.NamespaceList:
-    """List namespaces. With credentials that may not list them, answers with the namespaces this server is
-    configured to use (source=configured) instead of failing, and says so."""
+    """List namespaces (the configured ones if listing is not allowed)."""
     state = app(ctx)
     return await core.list_namespaces(state.kube, state.settings, label_selector=label_selector)
 
@@ -60,34 +59,30 @@ async def check_access(
         Field(
             min_length=1,
             max_length=64,
-            description="get, list, watch, create, update, patch, delete, deletecollection, or '*'",
+            description="e.g. get, list, create, patch, delete",
         ),
     ],
-    resource: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=253,
-            description="Resource type in any form (pods, Widget, wg, widgets.example.com), optionally with a "
-            "subresource: pods/log, widgets/status",
-        ),
-    ],
-    group: Annotated[str | None, Field(default=None, max_length=253, description="API group (optional)")] = None,
+    plural: Annotated[
+        str | None,
+        Field(default=None, max_length=253, description="Type in any form, optionally with a subresource: pods/log"),
+    ] = None,
+    group: Group = None,
     namespace: Namespace = None,
-    all_namespaces: Annotated[
-        bool, Field(description="Ask about every namespace at once (a cluster-wide grant), not just one")
-    ] = False,
-    name: Annotated[str | None, Field(default=None, max_length=253, description="One object's name")] = None,
+    all_namespaces: Annotated[bool, Field(description="Ask about a cluster-wide grant")] = False,
+    name: Annotated[str | None, Field(default=None, max_length=253)] = None,
+    resource: Annotated[str | None, Field(default=None, max_length=253, description="Old name of plural")] = None,
 ) -> core.AccessAnswer:
-    """Ask the API server whether the current credentials may do something (a SelfSubjectAccessReview): the same
-    authorizer that would answer the real request, so allowed=false predicts a 403."""
+    """Ask the API server whether these credentials may do something."""
+    asked = plural or resource
+    if not asked or not asked.strip():
+        raise errors.InvalidInput("Give plural: the resource type to ask about, e.g. pods or widgets/status.")
     state = app(ctx)
     ns = None if all_namespaces else await state.namespace(namespace)
     return await core.check_access(
         state.kube,
         state.discovery,
         verb=verb,
-        resource=resource,
+        resource=asked,
         group=group,
         namespace=ns,
         name=check_name(name) if name else None,
@@ -97,5 +92,5 @@ async def check_access(
 TOOLS: list[ToolSpec] = [
     spec(list_api_resources, title="List API resource types", read_only=True),
     spec(list_namespaces, title="List namespaces", read_only=True),
-    spec(check_access, title="Check access (RBAC)", read_only=True),
+    spec(check_access, title="Check access", read_only=True),
 ]

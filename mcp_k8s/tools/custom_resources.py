@@ -1,12 +1,13 @@
 """Custom-resource tools: list, get, create, patch (merge / json / server-side apply), delete.
 
 Thin by design: validate arguments, resolve the type and namespace, call kube/ (or read the watch cache), shape the
-answer with output.py. Secrets are refused here on purpose: they only travel through the secret tools, which never
-return values unless the operator allowed it.
+answer with output.py. Rules (secrets, namespaces, read-only, denied types) are not checked here: the policy gate
+below every request and cached read decides them (mcp_k8s/policy.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -15,14 +16,16 @@ from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
+from mcp_k8s.cache.access import CachedType
 from mcp_k8s.cache.selectors import UnsupportedFieldSelector
-from mcp_k8s.cache.store import Store
 from mcp_k8s.kube import core, resources
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools import cache
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
+    NOT_CHANGED,
+    AllNamespaces,
     AppState,
     Confirm,
     ContinueToken,
@@ -43,11 +46,11 @@ from mcp_k8s.tools.base import (
     check_name,
     confirmed,
     paged,
+    resolver,
     spec,
 )
 
 _MAX_BODY_TEXT = 1_000_000
-_SECRET_TYPES = {("", "secrets")}
 
 
 class ResourceList(BaseModel):
@@ -87,7 +90,7 @@ class ObjectAnswer(BaseModel):
 class WriteAnswer(BaseModel):
     """The object as the server stored it (or would have, for a dry run)."""
 
-    action: Literal["created", "patched"]
+    action: Literal["created", "patched", "unchanged"]
     dry_run: bool
     resource: str
     name: str
@@ -98,6 +101,7 @@ class WriteAnswer(BaseModel):
     )
     object: dict[str, Any]
     truncated: output.Truncation | None = None
+    note: str | None = None
 
 
 class DeleteAnswer(BaseModel):
@@ -109,15 +113,6 @@ class DeleteAnswer(BaseModel):
     message: str
 
 
-def refuse_secrets(rt: ResourceType) -> None:
-    """Secrets never travel through the generic paths (tools or k8s:// resources), whatever name they are asked by."""
-    if (rt.group, rt.plural) in _SECRET_TYPES:
-        raise errors.NotAllowed(
-            "Secrets are only handled by the secret tools (list_secrets, get_secret, ...), which never return values "
-            "unless the server allows it; use those."
-        )
-
-
 async def _target(
     state: AppState,
     plural: str,
@@ -127,10 +122,9 @@ async def _target(
     *,
     all_namespaces: bool = False,
 ) -> tuple[ResourceType, str | None]:
-    """Resolve the type, refuse secrets, and resolve the namespace only for namespaced types (an all-namespaces
-    listing has no default namespace to resolve, and one outside --allowed-namespaces would refuse it)."""
+    """Resolve the type, and the namespace only for namespaced types (an all-namespaces listing has no default
+    namespace to resolve, and one outside --allowed-namespaces would refuse it)."""
     rt = await state.resource_type(plural, group, version)
-    refuse_secrets(rt)
     if not rt.namespaced or all_namespaces:
         return rt, None
     return rt, await state.namespace(namespace)
@@ -166,16 +160,14 @@ async def list_custom_resources(
     group: Group = None,
     version: Version = None,
     namespace: Namespace = None,
-    all_namespaces: Annotated[bool, Field(description="List across all (allowed) namespaces")] = False,
+    all_namespaces: AllNamespaces = False,
     label_selector: LabelSelector = None,
     field_selector: FieldSelector = None,
     limit: Limit = 50,
     continue_token: ContinueToken = None,
-    view: Annotated[
-        Literal["summary", "full"], Field(description="summary: name/age/status rows; full: whole objects")
-    ] = "summary",
+    view: Annotated[Literal["summary", "full"], Field(description="full: whole objects")] = "summary",
 ) -> ResourceList:
-    """List custom resources of one type, as summaries (name, age, phase, key conditions) or full objects."""
+    """List custom resources of one type: rows with the CRD's columns, or full objects."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace, all_namespaces=all_namespaces)
     token = output.decode_token(continue_token) if continue_token else {}
@@ -184,10 +176,12 @@ async def list_custom_resources(
         store = await cache.readable_store(state, rt, scope)
         if store is not None:
             try:
-                return _list_from_cache(state, rt, store, scope, label_selector, field_selector, limit, token, view)
+                return await _list_from_cache(
+                    state, rt, store, scope, label_selector, field_selector, limit, token, view
+                )
             except UnsupportedFieldSelector:
                 pass  # fields beyond metadata.name/namespace (CRD selectableFields) are the API's to evaluate
-        note = cache.cache_note(state.cache.get(rt) if state.cache else None, rt)
+        note = cache.cache_note(state.cache.get(rt), rt)
     else:
         note = None
     answer = await _list_from_api(
@@ -196,10 +190,10 @@ async def list_custom_resources(
     return answer.model_copy(update={"note": note}) if note else answer
 
 
-def _list_from_cache(
+async def _list_from_cache(
     state: AppState,
     rt: ResourceType,
-    store: Store,
+    store: CachedType,
     namespace: str | None,
     label_selector: str | None,
     field_selector: str | None,
@@ -209,15 +203,13 @@ def _list_from_cache(
 ) -> ResourceList:
     """A page from the watch cache. Pages resume after the last (namespace, name) shown, so churn between pages
     neither repeats nor skips objects that existed throughout."""
-    objects = store.list(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
-    allowed = state.settings.allowed_namespaces
-    if namespace is None and allowed and rt.namespaced:
-        objects = [o for o in objects if (o.get("metadata") or {}).get("namespace") in allowed]
+    objects = await store.list(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
     after = tuple(token.get("after") or ())
     if after:
         objects = [o for o in objects if _key(o) > after]
     page = objects[:limit]
-    items = [_row(item, view) for item in page]
+    row = await _row_maker(state, rt, view)
+    items = [row(item) for item in page]
     info = store.info()
     envelope = ResourceList(
         resource=rt.display,
@@ -276,7 +268,9 @@ async def _list_from_api(
         )
         meta = page.get("metadata") or {}
         versions.append(meta.get("resourceVersion"))
-        return [_row(item, view) for item in page.get("items") or []], meta.get("continue")
+        return [row(item) for item in page.get("items") or []], meta.get("continue")
+
+    row = await _row_maker(state, rt, view)
 
     versions: list[str | None] = []
     envelope = ResourceList(resource=rt.display, kind=rt.kind, source="api", count=0, items=[])
@@ -303,10 +297,12 @@ async def _list_from_api(
     )
 
 
-def _row(obj: dict[str, Any], view: str) -> dict[str, Any]:
+async def _row_maker(state: AppState, rt: ResourceType, view: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """How each listed object becomes a row: the whole object, or a summary with the CRD's printer columns."""
     if view == "full":
-        return output.strip_object(obj)
-    return output.summarize(obj).model_dump(exclude_none=True, exclude_defaults=True)
+        return output.strip_object
+    columns = tuple((c.key, c.json_path) for c in await state.discovery.printer_columns(rt))
+    return lambda obj: output.summary_row(obj, columns)
 
 
 async def read_object(
@@ -317,7 +313,7 @@ async def read_object(
     Returns the stripped object and an answer header saying where it came from; `object` is left for the caller.
     """
     store = await cache.readable_store(state, rt, namespace)
-    cached = store.get(name, namespace) if store is not None else None
+    cached = await store.get(name, namespace) if store is not None else None
     if store is not None and cached is not None:
         obj = dict(cached)  # the store already holds objects stripped of managedFields and last-applied
         info = store.info()
@@ -346,14 +342,11 @@ async def get_custom_resource(
     namespace: Namespace = None,
     fields: Annotated[
         list[str] | None,
-        Field(default=None, max_length=50, description="Only these dotted paths, e.g. ['spec', 'status.conditions']"),
+        Field(default=None, max_length=50, description="Only these paths, e.g. status.conditions"),
     ] = None,
-    describe: Annotated[
-        bool, Field(description="Also return all status conditions and the object's recent events (kubectl describe)")
-    ] = False,
+    describe: Annotated[bool, Field(description="Add conditions and recent events")] = False,
 ) -> ObjectAnswer:
-    """Get one custom resource (managedFields and last-applied annotation removed); describe=true adds its
-    conditions and recent events, which is usually what explains an unhealthy resource."""
+    """Get one custom resource; describe=true adds conditions and recent events."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     obj, answer = await read_object(state, rt, ns, check_name(name))
@@ -392,7 +385,7 @@ async def create_custom_resource(
     plural: Plural,
     body: Annotated[
         dict[str, Any] | str,
-        Field(description="The object (JSON object or YAML text); apiVersion, kind and namespace are filled in"),
+        Field(description="JSON or YAML; apiVersion, kind, namespace filled in"),
     ],
     group: Group = None,
     version: Version = None,
@@ -412,7 +405,7 @@ async def create_custom_resource(
 
 def _write_answer(
     state: AppState,
-    action: Literal["created", "patched"],
+    action: Literal["created", "patched", "unchanged"],
     rt: ResourceType,
     obj: dict[str, Any],
     dry_run: bool,
@@ -433,35 +426,76 @@ def _write_answer(
     )
 
 
+def removed_paths(patch_type: str, document: Any) -> list[str]:
+    """What a patch deletes: JSON patch `remove` operations, and fields set to null in a merge patch."""
+    if patch_type == "json":
+        return [str(op.get("path")) for op in document or () if isinstance(op, dict) and op.get("op") == "remove"]
+    if patch_type != "merge" or not isinstance(document, dict):
+        return []
+    out: list[str] = []
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            if value is None:
+                out.append(f"{prefix}{key}")
+            elif isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+
+    walk(document, "")
+    return out
+
+
+@resolver("patch_custom_resource")
+async def _confirm_removal(
+    ctx: Ctx,
+    plural: str,
+    name: str,
+    patch: Any,
+    patch_type: str = "merge",
+    group: str | None = None,
+    version: str | None = None,
+    namespace: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> Any:
+    """A patch that removes fields is asked about (naming them); one that sets fields is not."""
+    removed = removed_paths(patch_type, _parse_document(patch, "patch"))
+    if not removed:
+        return Confirm(confirm=True)
+    state = app(ctx)
+    rt, ns = await _target(state, plural, group, version, namespace)
+    await read_object(state, rt, ns, check_name(name))
+    where = f' in namespace "{ns}"' if ns else ""
+    fields = ", ".join(removed[:10]) + (" and more" if len(removed) > 10 else "")
+    question = f'Remove {fields} from {rt.qualified} "{name}"{where}?'
+    return await ask_confirmation(ctx, question, force=force, dry_run=dry_run)
+
+
 async def patch_custom_resource(
     ctx: Ctx,
     plural: Plural,
     name: Name,
+    confirmation: Annotated[ElicitationResult[Confirm], Resolve(_confirm_removal)],
     patch: Annotated[
         dict[str, Any] | list[dict[str, Any]] | str,
-        Field(
-            description="merge: a partial object; json: a list of RFC 6902 operations; apply: the fields you manage "
-            "(server-side apply). JSON or YAML text also accepted"
-        ),
+        Field(description="merge: partial object; json: RFC 6902 ops; apply: the fields you manage"),
     ],
-    patch_type: Annotated[
-        Literal["merge", "json", "apply"], Field(description="merge (default), json (RFC 6902) or apply (server-side)")
-    ] = "merge",
+    patch_type: Annotated[Literal["merge", "json", "apply"], Field()] = "merge",
     group: Group = None,
     version: Version = None,
     namespace: Namespace = None,
-    subresource: Annotated[
-        Literal["status"] | None, Field(description="Patch the status subresource instead of the object")
-    ] = None,
-    force_conflicts: Annotated[
-        bool, Field(description="apply only: take ownership of fields another manager owns")
-    ] = False,
+    subresource: Annotated[Literal["status"] | None, Field()] = None,
+    force_conflicts: Annotated[bool, Field(description="apply: take over fields another manager owns")] = False,
     dry_run: DryRun = False,
+    force: Force = False,
 ) -> WriteAnswer:
-    """Patch a custom resource with a merge patch, a JSON patch, or server-side apply (field manager mcp-k8s)."""
+    """Patch a custom resource (merge, JSON patch or server-side apply); asks before removing fields."""
     state = app(ctx)
     document = _parse_document(patch, "patch")
     rt, ns = await _target(state, plural, group, version, namespace)
+    if not confirmed(ctx, confirmation, force=force):
+        current, _ = await read_object(state, rt, ns, check_name(name))
+        return _write_answer(state, "unchanged", rt, current, dry_run, None).model_copy(update={"note": NOT_CHANGED})
     if subresource and subresource not in rt.subresources:
         raise errors.InvalidInput(f"{rt.display} has no {subresource} subresource; patch the object itself.")
     patched = await resources.patch_object(
@@ -479,16 +513,24 @@ async def patch_custom_resource(
     return _write_answer(state, "patched", rt, patched, dry_run, visible)
 
 
+@resolver("delete_custom_resource")
 async def _confirm_delete(
     ctx: Ctx,
     plural: str,
     name: str,
+    group: str | None = None,
+    version: str | None = None,
     namespace: str | None = None,
     force: bool = False,
     dry_run: bool = False,
 ) -> Any:
-    where = f" in namespace {namespace}" if namespace else ""
-    return await ask_confirmation(ctx, f"Delete {plural} {name!r}{where}?", force=force, dry_run=dry_run)
+    """Ask only about what would succeed: the type, the namespace and the object are resolved (and found) first,
+    and the question names them as the server knows them."""
+    state = app(ctx)
+    rt, ns = await _target(state, plural, group, version, namespace)
+    await read_object(state, rt, ns, check_name(name))
+    where = f' in namespace "{ns}"' if ns else ""
+    return await ask_confirmation(ctx, f'Delete {rt.qualified} "{name}"{where}?', force=force, dry_run=dry_run)
 
 
 async def delete_custom_resource(
@@ -502,7 +544,7 @@ async def delete_custom_resource(
     dry_run: DryRun = False,
     force: Force = False,
 ) -> DeleteAnswer:
-    """Delete a custom resource. Asks the user to confirm when the client supports it; otherwise needs force=true."""
+    """Delete a custom resource; asks the user first."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
     check_name(name)
@@ -528,6 +570,7 @@ TOOLS: list[ToolSpec] = [
     spec(list_custom_resources, title="List custom resources", read_only=True),
     spec(get_custom_resource, title="Get a custom resource", read_only=True),
     spec(create_custom_resource, title="Create a custom resource", read_only=False),
-    spec(patch_custom_resource, title="Patch a custom resource", read_only=False, idempotent=False),
+    # A patch can remove fields (JSON patch remove, null in a merge patch): destructive, and it asks first then.
+    spec(patch_custom_resource, title="Patch a custom resource", read_only=False, destructive=True),
     spec(delete_custom_resource, title="Delete a custom resource", read_only=False, destructive=True, idempotent=True),
 ]

@@ -3,7 +3,8 @@
     k8s://{group}/{version}/{plural}/{namespace}/{name}     namespaced objects
     k8s://{group}/{version}/{plural}/{name}                 cluster-scoped objects   (group "core" = the core group)
 
-Reads go through the same cache-first path as get_custom_resource (and refuse secrets the same way). Updates come from
+Reads go through the same cache-first path as get_custom_resource, and so through the same policy gate; subscribing
+or listening is authorized as a watch of that object for the caller before anything is attached. Updates come from
 the watch cache: a listener on each store turns changes into URIs, a debouncer coalesces bursts (a controller that
 rewrites an object ten times in 50 ms produces one notification), and each URI goes to 2025-era sessions that called
 `resources/subscribe` and onto the 2026-07-28 `subscriptions/listen` bus. Subscribing to or listening for a URI
@@ -33,12 +34,13 @@ from mcp.types import (
 )
 
 from mcp_k8s import errors
-from mcp_k8s.cache.store import Change, Store
+from mcp_k8s.cache.manager import CacheManager
+from mcp_k8s.cache.store import Change
 from mcp_k8s.kube.discovery import ResourceType
-from mcp_k8s.logging import get_logger
+from mcp_k8s.logging import get_logger, scrub
 from mcp_k8s.tools import cache
 from mcp_k8s.tools.base import AppState
-from mcp_k8s.tools.custom_resources import read_object, refuse_secrets
+from mcp_k8s.tools.custom_resources import read_object
 
 log = get_logger(__name__)
 
@@ -76,7 +78,6 @@ def parse_uri(uri: str) -> tuple[str, str, str, str | None, str]:
 async def _resolve(state: AppState, uri: str) -> tuple[ResourceType, str | None, str]:
     group, version, plural, namespace, name = parse_uri(uri)
     rt = await state.discovery.resolve(plural, group=group, version=version)
-    refuse_secrets(rt)
     if rt.namespaced and namespace is None:
         raise errors.InvalidInput(f"{rt.display} is namespaced; its URIs name a namespace: {uri_for(rt, 'NS', name)}.")
     if not rt.namespaced and namespace is not None:
@@ -90,8 +91,9 @@ async def _resolve(state: AppState, uri: str) -> tuple[ResourceType, str | None,
 class SubscriptionHub:
     """Fans cache changes out to subscribers of either era, debounced. One per server lifespan."""
 
-    def __init__(self, bus: SubscriptionBus) -> None:
+    def __init__(self, bus: SubscriptionBus, manager: CacheManager) -> None:
         self._bus = bus
+        self._manager = manager  # the raw stores: the hub is the server's own consumer, not a tool
         self._legacy: dict[str, dict[int, Any]] = {}  # uri -> {connection id: session}
         self._attached: set[int] = set()
         self._send: MemoryObjectSendStream[str]
@@ -99,9 +101,10 @@ class SubscriptionHub:
         self._send, self._receive = anyio.create_memory_object_stream[str](_QUEUE)
         self.dropped = 0
 
-    def attach(self, rt: ResourceType, store: Store) -> None:
-        """Listen to a store's changes (once per store)."""
-        if id(store) in self._attached:
+    def attach(self, rt: ResourceType) -> None:
+        """Listen to the changes of a watched type's store (once per store). Callers authorize first."""
+        store = self._manager.get(rt)
+        if store is None or id(store) in self._attached:
             return
         self._attached.add(id(store))
 
@@ -149,26 +152,29 @@ def _connection_id(session: Any) -> int:
 
 
 async def watch_uri(state: AppState, uri: str) -> None:
-    """Make sure the type behind `uri` is watched and its changes reach the hub."""
-    rt, _, _ = await _resolve(state, uri)
+    """Authorize a watch of the object behind `uri` for this caller, make sure its type is watched, and let its
+    changes reach the hub."""
+    rt, ns, name = await _resolve(state, uri)
     store = await cache.watch_type(state, rt)
-    hub = state.subscriptions
-    if store is not None and hub is not None:
-        hub.attach(rt, store)
+    if store is not None:
+        await store.authorize("watch", ns, name)
+        state.subscriptions.attach(rt)
 
 
 async def read_resource(uri: str, state: AppState) -> str:
+    """The object as JSON; a refusal or bad URI is invalid params (-32602) with our one sentence."""
     try:
         rt, ns, name = await _resolve(state, uri)
-        store = await cache.watch_type(state, rt)
-        if store is not None and state.subscriptions is not None:
-            state.subscriptions.attach(rt, store)
+        if await cache.watch_type(state, rt) is not None:
+            state.subscriptions.attach(rt)
         obj, _ = await read_object(state, rt, ns, name)
     except errors.NotFound as exc:
         raise ResourceNotFoundError(exc.message) from None
+    except (errors.NotAllowed, errors.Forbidden, errors.InvalidInput) as exc:
+        raise MCPError(INVALID_PARAMS, scrub(exc.message), {"uri": uri[:500]}) from None
     except errors.K8sError as exc:
-        raise ResourceError(exc.message) from None
-    return json.dumps(obj, separators=(",", ":"))
+        raise ResourceError(scrub(exc.message)) from None
+    return scrub(json.dumps(obj, separators=(",", ":")))
 
 
 async def read_namespaced(
@@ -192,15 +198,12 @@ async def on_subscribe(ctx: ServerRequestContext[AppState, Any], params: Subscri
         await watch_uri(state, str(params.uri))
     except errors.K8sError as exc:
         raise MCPError(INVALID_PARAMS, exc.message, {"uri": str(params.uri)}) from None
-    assert state.subscriptions is not None
     state.subscriptions.subscribe(str(params.uri), ctx.session)
     return EmptyResult()
 
 
 async def on_unsubscribe(ctx: ServerRequestContext[AppState, Any], params: UnsubscribeRequestParams) -> EmptyResult:
-    state = ctx.lifespan_context
-    if state.subscriptions is not None:
-        state.subscriptions.unsubscribe(str(params.uri), ctx.session)
+    ctx.lifespan_context.subscriptions.unsubscribe(str(params.uri), ctx.session)
     return EmptyResult()
 
 

@@ -20,6 +20,8 @@ from mcp_k8s.kube.secrets import GeneratedKey, GenerateSpec, SecretView
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
+    NOT_CHANGED,
+    AllNamespaces,
     Confirm,
     ContinueToken,
     Ctx,
@@ -36,6 +38,7 @@ from mcp_k8s.tools.base import (
     check_name,
     confirmed,
     paged,
+    resolver,
     spec,
 )
 
@@ -54,8 +57,7 @@ SecretData = Annotated[
     WithJsonSchema(
         {
             "anyOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "null"}],
-            "description": "Key → plain-text value (not base64; the server encodes). Keys use letters, digits, "
-            "'-', '_' and '.'",
+            "description": "Key → plain-text value (not base64)",
         }
     ),
 ]
@@ -64,11 +66,10 @@ Generate = Annotated[
     Field(
         default=None,
         max_length=secrets.MAX_KEYS_PER_CALL,
-        description="Keys whose values the server generates with a CSPRNG and stores without returning them: a key "
-        "name (32 alphanumeric characters) or {key, length, alphabet, characters}",
+        description="Keys to fill with generated values, never returned: a name or {key, length, alphabet, characters}",
     ),
 ]
-Labels = Annotated[dict[str, str] | None, Field(default=None, description="Labels to set")]
+Labels = Annotated[dict[str, str] | None, Field(default=None)]
 
 
 class SecretRow(BaseModel):
@@ -106,7 +107,7 @@ class SecretDetails(SecretView):
 class SecretWriteAnswer(SecretView):
     """The secret as stored (or as it would be, for a dry run), with what changed; values are never included."""
 
-    action: Literal["created", "updated"]
+    action: Literal["created", "updated", "unchanged"]
     dry_run: bool
     generated: list[GeneratedKey] | None = Field(
         default=None, description="Keys whose values the server generated and stored (values are never returned)"
@@ -165,13 +166,13 @@ def _fit_keys(view: SecretView, budget: int) -> tuple[SecretView, output.Truncat
 async def list_secrets(
     ctx: Ctx,
     namespace: Namespace = None,
-    all_namespaces: Annotated[bool, Field(description="List across all (allowed) namespaces")] = False,
+    all_namespaces: AllNamespaces = False,
     label_selector: LabelSelector = None,
     field_selector: FieldSelector = None,
     limit: Limit = 50,
     continue_token: ContinueToken = None,
 ) -> SecretList:
-    """List secrets: names, types and keys, never values (field_selector can match type=kubernetes.io/tls)."""
+    """List secrets: names, types and keys, never values."""
     state = app(ctx)
     budget = state.settings.output_budget
 
@@ -203,15 +204,13 @@ async def get_secret(
     ctx: Ctx,
     name: Name,
     namespace: Namespace = None,
-    include_values: Annotated[
-        bool, Field(description="Return decoded values too (only on a server started with --allow-secret-values)")
-    ] = False,
+    include_values: Annotated[bool, Field(description="Needs --allow-secret-values on the server")] = False,
     keys: Annotated[
         list[str] | None,
-        Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL, description="With include_values: only these keys"),
+        Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL),
     ] = None,
 ) -> SecretDetails:
-    """Get one secret: keys with decoded sizes, type, labels, annotations; values only where server policy allows."""
+    """Get one secret: keys with sizes, type, labels; values only if the server allows."""
     state = app(ctx)
     ns = await state.namespace(namespace)
     stored = await secrets.read_secret(state.kube, ns, check_name(name))
@@ -288,17 +287,16 @@ async def create_secret(
         Field(
             min_length=1,
             max_length=253,
-            description="Secret type: Opaque, kubernetes.io/tls, kubernetes.io/basic-auth, "
-            "kubernetes.io/dockerconfigjson, ...",
+            description="e.g. Opaque, kubernetes.io/tls",
         ),
     ] = "Opaque",
     labels: Labels = None,
-    annotations: Annotated[dict[str, str] | None, Field(default=None, description="Annotations to set")] = None,
-    immutable: Annotated[bool, Field(description="Make the data unchangeable once created")] = False,
+    annotations: Annotated[dict[str, str] | None, Field(default=None)] = None,
+    immutable: Annotated[bool, Field()] = False,
     namespace: Namespace = None,
     dry_run: DryRun = False,
 ) -> SecretWriteAnswer:
-    """Create a secret from plain values and/or keys whose values the server generates (never returned)."""
+    """Create a secret from given values and/or generated ones (never returned)."""
     check_name(name)
     change = secrets.Change.parse(data, generate)
     state = app(ctx)
@@ -317,23 +315,56 @@ async def create_secret(
     return _write_answer(state.settings.output_budget, "created", result, dry_run)
 
 
+@resolver("update_secret", secrets=True)
+async def _confirm_loss(
+    ctx: Ctx,
+    name: str,
+    data: Any = None,
+    generate: Any = None,
+    remove_keys: list[str] | None = None,
+    namespace: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> Any:
+    """Replacing or removing a key loses a value nobody can read back: ask first, about exactly those keys. Adding
+    keys or labels loses nothing and is not asked about."""
+    state = app(ctx)
+    change = secrets.Change.parse(data, generate, remove_keys or ())
+    ns = await state.namespace(namespace)
+    current = await secrets.read_secret(state.kube, ns, check_name(name))
+    existing = {k.key for k in current.view.keys}
+    lost = sorted(change.touched & existing)
+    if not lost:
+        return Confirm(confirm=True)
+    keys = ", ".join(lost[:10]) + (" and more" if len(lost) > 10 else "")
+    question = f'Overwrite or drop {keys} in secret "{name}" (namespace "{ns}")? Their values cannot be recovered.'
+
+    return await ask_confirmation(ctx, question, force=force, dry_run=dry_run)
+
+
 async def update_secret(
     ctx: Ctx,
     name: Name,
+    confirmation: Annotated[ElicitationResult[Confirm], Resolve(_confirm_loss)],
     data: SecretData = None,
     generate: Generate = None,
-    remove_keys: Annotated[
-        list[str] | None, Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL, description="Keys to delete")
-    ] = None,
+    remove_keys: Annotated[list[str] | None, Field(default=None, max_length=secrets.MAX_KEYS_PER_CALL)] = None,
     labels: Labels = None,
     namespace: Namespace = None,
     dry_run: DryRun = False,
+    force: Force = False,
 ) -> SecretWriteAnswer:
-    """Set or replace keys (given or generated) and remove keys; other keys, even ones changed meanwhile, survive."""
+    """Set, replace or remove keys; other keys are kept. Asks before a value is lost."""
     check_name(name)
     change = secrets.Change.parse(data, generate, remove_keys or ())
     state = app(ctx)
     ns = await state.namespace(namespace)
+    if not confirmed(ctx, confirmation, force=force):
+        current = await secrets.read_secret(state.kube, ns, name)
+        unchanged = secrets.WriteResult(stored=current, generated=[])
+        return _write_answer(state.settings.output_budget, "updated", unchanged, dry_run).model_copy(
+            update={"action": "unchanged", "note": NOT_CHANGED}
+        )
     result = await secrets.update_secret(
         state.kube,
         ns,
@@ -345,11 +376,15 @@ async def update_secret(
     return _write_answer(state.settings.output_budget, "updated", result, dry_run)
 
 
+@resolver("delete_secret", secrets=True)
 async def _confirm_delete(
     ctx: Ctx, name: str, namespace: str | None = None, force: bool = False, dry_run: bool = False
 ) -> Any:
-    where = f" in namespace {namespace}" if namespace else ""
-    return await ask_confirmation(ctx, f"Delete secret {name!r}{where}?", force=force, dry_run=dry_run)
+    """Ask only about a secret that exists, in the namespace it resolved to."""
+    state = app(ctx)
+    ns = await state.namespace(namespace)
+    await secrets.read_secret(state.kube, ns, check_name(name))
+    return await ask_confirmation(ctx, f'Delete secret "{name}" in namespace "{ns}"?', force=force, dry_run=dry_run)
 
 
 async def delete_secret(
@@ -360,7 +395,7 @@ async def delete_secret(
     dry_run: DryRun = False,
     force: Force = False,
 ) -> SecretDeleteAnswer:
-    """Delete a secret. Asks the user to confirm when the client supports it; otherwise needs force=true."""
+    """Delete a secret; asks the user first."""
     state = app(ctx)
     ns = await state.namespace(namespace)
     check_name(name)
@@ -374,10 +409,10 @@ async def delete_secret(
 
 
 TOOLS: list[ToolSpec] = [
-    spec(list_secrets, title="List secrets (names, types, keys)", read_only=True),
-    spec(get_secret, title="Get a secret (keys and sizes)", read_only=True),
-    spec(create_secret, title="Create a secret", read_only=False),
+    spec(list_secrets, title="List secrets", read_only=True, secrets=True),
+    spec(get_secret, title="Get a secret", read_only=True, secrets=True),
+    spec(create_secret, title="Create a secret", read_only=False, secrets=True),
     # Replacing or removing a key loses the old value for good: destructive. Generated values differ per call.
-    spec(update_secret, title="Update a secret's keys", read_only=False, destructive=True),
-    spec(delete_secret, title="Delete a secret", read_only=False, destructive=True, idempotent=True),
+    spec(update_secret, title="Update a secret", read_only=False, destructive=True, secrets=True),
+    spec(delete_secret, title="Delete a secret", read_only=False, destructive=True, idempotent=True, secrets=True),
 ]

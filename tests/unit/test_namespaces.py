@@ -1,4 +1,4 @@
-"""Namespace resolution order and the allowed-namespaces policy."""
+"""Namespace resolution order (whether a namespace may be used is the policy gate's: tests/unit/test_policy.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from mcp_k8s import errors
 from mcp_k8s.kube.client import KubeClient
-from mcp_k8s.kube.namespaces import check_allowed, resolve_namespace
+from mcp_k8s.kube.namespaces import resolve_namespace
 from mcp_k8s.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -58,32 +58,18 @@ async def test_order(tmp_path: Path) -> None:
     assert await resolve(bare) == "default"
 
 
-async def test_allowed_namespaces_enforced(tmp_path: Path) -> None:
+async def test_default_under_allowed_namespaces(tmp_path: Path) -> None:
     settings = Settings(
         kubeconfig=kubeconfig(tmp_path, None), allowed_namespaces=("team-a", "team-b"), service_account_dir=tmp_path
     )
     assert await resolve(settings, "team-b") == "team-b"
-    with pytest.raises(errors.NotAllowed) as err:
-        await resolve(settings, "kube-system")
-    assert "team-a, team-b" in err.value.message
+    # Resolution does not police: the gate refuses kube-system when a request is made.
+    assert await resolve(settings, "kube-system") == "kube-system"
     # With no default configured, the first allowed namespace stands in for "default".
     assert await resolve(settings) == "team-a"
-    with pytest.raises(errors.NotAllowed):
-        await resolve(
-            Settings(
-                kubeconfig=settings.kubeconfig,
-                namespace="other",
-                allowed_namespaces=("team-a",),
-                service_account_dir=tmp_path,
-            )
-        )
 
 
 async def test_invalid_namespace_name(tmp_path: Path) -> None:
     with pytest.raises(errors.InvalidInput) as err:
         await resolve(Settings(kubeconfig=kubeconfig(tmp_path, None)), "Bad_Name")
     assert "not a valid namespace name" in err.value.message
-
-
-def test_check_allowed_without_policy() -> None:
-    assert check_allowed(Settings(), "anything") == "anything"

@@ -72,8 +72,33 @@ async def test_interface_names_from_the_design() -> None:
 
 
 async def test_every_tool_is_annotated_and_structured() -> None:
+    # Hints equal to the specification's defaults are left out (readOnly false, destructive true, idempotent
+    # false), so each tool's effective hints are read the way a client reads them.
     for tool in await tools_list(Settings()):
         annotations = tool["annotations"]
-        assert {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"} <= set(annotations), tool["name"]
+        read_only = annotations.get("readOnlyHint", False)
+        destructive = annotations.get("destructiveHint", True) and not read_only
+        assert annotations["openWorldHint"] is False, tool["name"]
+        assert read_only == tool["name"].startswith(("list_", "get_", "check_", "recent_", "wait_")), tool["name"]
+        assert destructive == (tool["name"] in {"delete_custom_resource", "delete_secret", "update_secret", "patch_custom_resource"}), tool[
+            "name"
+        ]
         assert tool.get("outputSchema"), tool["name"]
         assert tool.get("description"), tool["name"]
+
+
+TOTAL_BUDGET = 19_000  # compact JSON bytes of tools/list: under the leading Go server's 19,076 for 20 tools
+TOOL_BUDGET = 2_000
+
+
+async def test_tools_list_fits_its_byte_budget() -> None:
+    tools = await tools_list(Settings())
+    sizes = {t["name"]: len(json.dumps(t, separators=(",", ":"), ensure_ascii=False).encode()) for t in tools}
+    over = {name: size for name, size in sizes.items() if size > TOOL_BUDGET}
+    assert not over, f"tools over {TOOL_BUDGET} B: {over}"
+    total = len(json.dumps(tools, separators=(",", ":"), ensure_ascii=False).encode())
+    assert total <= TOTAL_BUDGET, f"tools/list is {total} B, over {TOTAL_BUDGET}"
+    for tool in tools:
+        assert "outputSchema" in tool, tool["name"]
+        assert tool["description"] == " ".join(tool["description"].split()), tool["name"]  # no stray indentation
+        assert '"title"' not in json.dumps(tool["inputSchema"]), tool["name"]

@@ -21,7 +21,7 @@ async def test_tool_annotations(settings: Settings) -> None:
         tools = {t.name: t for t in (await c.list_tools()).tools}
     assert tools["list_custom_resources"].annotations.read_only_hint is True  # type: ignore[union-attr]
     assert tools["delete_custom_resource"].annotations.destructive_hint is True  # type: ignore[union-attr]
-    assert tools["create_custom_resource"].annotations.read_only_hint is False  # type: ignore[union-attr]
+    assert not tools["create_custom_resource"].annotations.read_only_hint  # type: ignore[union-attr]  # (default false)
     assert "confirmation" not in tools["delete_custom_resource"].input_schema["properties"]
     for tool in tools.values():
         assert tool.output_schema is not None, tool.name

@@ -475,6 +475,9 @@ class FakeDiscovery:
     async def all_types(self, *, refresh: bool = False) -> list[ResourceType]:
         return self.types
 
+    def hidden(self, rt: ResourceType) -> bool:
+        return False
+
 
 WIDGETS = ResourceType(
     group="example.com", version="v1", plural="widgets", kind="Widget", singular="widget", short_names=("wg",)
