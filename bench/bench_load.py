@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -140,8 +141,15 @@ async def run(args: argparse.Namespace) -> None:
                 "spec": {"size": i % 7 + 1, "color": "blue"},
             }
             await objects.create_namespaced_custom_object("example.com", "v1", namespace, "widgets", body)
-        extra = ["--auth", "token-file", "--auth-token-file", str(args.token_file)] if args.token_file else []
-        token = args.token_file.read_text().split(",", 1)[0].strip() if args.token_file else None
+        extra: list[str] = []
+        token: str | None = None
+        if args.auth:
+            token = secrets.token_urlsafe(32)
+            token_file = workdir / "tokens.csv"
+            token_file.write_text(f"{token},load-client\n")
+            token_file.chmod(0o600)
+            extra = ["--auth", "token-file", "--auth-token-file", str(token_file)]
+            print("the daemon requires a bearer token (--auth token-file); the do-nothing server does not", flush=True)
 
         def get_args(i: int) -> dict[str, Any]:
             return {"plural": "widgets", "namespace": namespace, "name": f"w-{i % args.objects:04d}"}
@@ -197,7 +205,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--objects", type=int, default=200)
-    parser.add_argument("--token-file", type=Path, help="run the daemon with --auth token-file and this file")
+    parser.add_argument("--auth", action="store_true", help="run the daemon with --auth token-file (clients send it)")
     args = parser.parse_args(argv)
     anyio.run(run, args)
     if FAILED:

@@ -6,10 +6,12 @@ shows one open WATCH and one LIST per type however many clients there are.
 
 from __future__ import annotations
 
+import secrets
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import anyio
 import pytest
 from kubernetes_asyncio import client
@@ -32,7 +34,9 @@ async def one_watch_and_one_list_per_type(daemon: Daemon) -> None:
     assert all(count == 1 for _, count in lists), lists
 
 
-async def concurrent_gets(url: str, clients: int, calls: int, namespace: str) -> list[dict[str, Any]]:
+async def concurrent_gets(
+    url: str, clients: int, calls: int, namespace: str, token: str | None = None
+) -> list[dict[str, Any]]:
     """`calls` get_custom_resource calls in flight at once over `clients` HTTP clients; every one must succeed."""
     errors: list[str] = []
     answers: list[dict[str, Any]] = []
@@ -47,7 +51,7 @@ async def concurrent_gets(url: str, clients: int, calls: int, namespace: str) ->
             answers.append(result.structured_content)
 
     async with AsyncExitStack() as stack:
-        connected = [await stack.enter_async_context(mcp_http_client(url)) for _ in range(clients)]
+        connected = [await stack.enter_async_context(mcp_http_client(url, token=token)) for _ in range(clients)]
         async with anyio.create_task_group() as tg:
             for i in range(calls):
                 tg.start_soon(get, connected[i % clients], i)
@@ -55,14 +59,23 @@ async def concurrent_gets(url: str, clients: int, calls: int, namespace: str) ->
     return answers
 
 
+@pytest.mark.parametrize("auth", ["none", "token-file"])
 async def test_many_clients_share_one_watch_per_type(
-    cluster: TestCluster, crds: None, namespace: str, admin: client.ApiClient, tmp_path: Path
+    cluster: TestCluster, crds: None, namespace: str, admin: client.ApiClient, tmp_path: Path, auth: str
 ) -> None:
     for i in range(10):
         await create(admin, namespace, f"w-{i}", size=i)
-    async with watch_daemon(cluster.kubeconfig, WATCH, tmp_path) as daemon:
+    token, extra = None, []
+    if auth == "token-file":
+        token = secrets.token_urlsafe(24)
+        (tmp_path / "tokens.csv").write_text(f"{token},many-clients\n")
+        extra = ["--auth", "token-file", "--auth-token-file", str(tmp_path / "tokens.csv")]
+    async with watch_daemon(cluster.kubeconfig, WATCH, tmp_path, *extra) as daemon:
         for clients, calls in ((2, 20), (20, 200)):
-            answers = await concurrent_gets(daemon.mcp_url, clients, calls, namespace)
+            answers = await concurrent_gets(daemon.mcp_url, clients, calls, namespace, token)
             assert len(answers) == calls
             assert {a["source"] for a in answers} == {"cache"}
             await one_watch_and_one_list_per_type(daemon)
+        if token is not None:  # the same endpoint without the token: refused, so the clients above did authenticate
+            async with aiohttp.ClientSession() as http, http.post(daemon.mcp_url, json={}) as response:
+                assert response.status == 401
