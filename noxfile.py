@@ -12,7 +12,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "leastpriv"]
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
