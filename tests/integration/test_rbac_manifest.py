@@ -27,7 +27,17 @@ async def test_generated_rbac_is_enough_and_no_more(
     result = await anyio.run_process([*argv, "--service-account-namespace", namespace])
     printed = result.stdout.decode()
     docs = [d for d in yaml.safe_load_all(printed) if d]
-    assert [d["kind"] for d in docs] == ["ServiceAccount", "Role", "RoleBinding"]
+    kinds = ["ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"]
+    assert [d["kind"] for d in docs] == kinds
+    # Cluster-wide, only reading the watched type's own definition (its printer columns).
+    assert docs[3]["rules"] == [
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "resourceNames": ["widgets.example.com"],
+            "verbs": ["get"],
+        }
+    ]
     await apply_rbac(admin, docs)
     kubeconfig = await service_account_kubeconfig(
         admin, cluster.kubeconfig, namespace, "agent", tmp_path / "agent.yaml"

@@ -67,7 +67,7 @@ def generated(settings: Settings, namespace: str, suffix: str) -> list[dict[str,
     (rules and bindings are untouched)."""
     docs = [d for d in yaml.safe_load_all(rbac.manifest(settings, service_account=ACCOUNT, namespace=namespace)) if d]
     for doc in docs:
-        if doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+        if doc["kind"] in ("ClusterRole", "ClusterRoleBinding") and suffix:
             doc["metadata"]["name"] += f"-{suffix}"
             if "roleRef" in doc:
                 doc["roleRef"]["name"] += f"-{suffix}"
@@ -91,14 +91,16 @@ class LeastPrivilege:
             return
         other = f"{namespace[:59]}-b"
         await client.CoreV1Api(admin).create_namespace({"metadata": {"name": other, "labels": {"mcp-k8s-test": "1"}}})
+        docs = generated(rbac_settings(self.name, (namespace, other)), namespace, secrets.token_hex(3))
         try:
             allowed = (namespace, other)
-            await apply_rbac(admin, generated(rbac_settings(self.name, allowed), namespace, ""))
+            await apply_rbac(admin, docs)
             kubeconfig = await service_account_kubeconfig(
                 admin, self.cluster.kubeconfig, namespace, ACCOUNT, tmp_path / "least-privilege.kubeconfig"
             )
             yield Settings(kubeconfig=kubeconfig, allowed_namespaces=allowed)
         finally:
+            await delete_cluster_scoped(admin, docs)
             await delete_namespace(admin, other)
 
 
@@ -141,13 +143,17 @@ async def least_privilege(
         try:
             yield found
         finally:
-            rbac_api = client.RbacAuthorizationV1Api(admin)
-            for doc in docs:
-                if doc["kind"] == "ClusterRoleBinding":
-                    await rbac_api.delete_cluster_role_binding(doc["metadata"]["name"])
-                elif doc["kind"] == "ClusterRole":
-                    await rbac_api.delete_cluster_role(doc["metadata"]["name"])
+            await delete_cluster_scoped(admin, docs)
             await delete_namespace(admin, home)
+
+
+async def delete_cluster_scoped(admin: client.ApiClient, docs: list[dict[str, Any]]) -> None:
+    rbac_api = client.RbacAuthorizationV1Api(admin)
+    for doc in docs:
+        if doc["kind"] == "ClusterRoleBinding":
+            await rbac_api.delete_cluster_role_binding(doc["metadata"]["name"])
+        elif doc["kind"] == "ClusterRole":
+            await rbac_api.delete_cluster_role(doc["metadata"]["name"])
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
