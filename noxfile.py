@@ -1,6 +1,7 @@
-"""Developer and CI sessions: lint, typecheck, tests (unit + integration + e2e on a real control plane), kind, bench.
+"""Developer and CI sessions: lint, typecheck, tests (unit + integration + e2e on a real control plane), leastpriv,
+kind, bench.
 
-`nox` with no arguments runs lint, typecheck and tests: the same thing CI runs.
+`nox` with no arguments runs lint, typecheck, tests and leastpriv: the same thing CI runs.
 """
 
 from __future__ import annotations
