@@ -196,6 +196,34 @@ def fit_items(
     return len(items)
 
 
+CUT_HINT = "The page did not fit the answer budget; pass continue_token for the rest, or narrow it with {narrow}."
+_FIELD_SLACK = 48  # the JSON keys and punctuation of count, continue_token and truncated
+
+
+def cut_page(
+    rows: Sequence[Any],
+    budget: int,
+    overhead: int,
+    *,
+    token_for: Callable[[int], str | None],
+    narrow: str,
+) -> tuple[int, str | None, Truncation | None]:
+    """How many leading rows to show, the continue token, and the truncation note: the one way a page is cut, so
+    the whole answer (rows, token and note included) never exceeds the budget. At least one row, so a reader
+    always makes progress."""
+    sizes = [size_of(r) + 1 for r in rows]
+    fit = fit_items(rows, budget, overhead, measure=size_of)
+    while True:
+        truncated = (
+            Truncation(omitted=len(rows) - fit, hint=CUT_HINT.format(narrow=narrow)) if fit < len(rows) else None
+        )
+        token = token_for(fit)
+        extras = len(token or "") + (size_of(truncated) if truncated else 0) + _FIELD_SLACK
+        if fit <= 1 or overhead + sum(sizes[:fit]) + extras <= budget:
+            return fit, token, truncated
+        fit -= 1
+
+
 def shrink_object(obj: Any, budget: int) -> tuple[Any, list[str]]:
     """Cut long strings and long lists inside one object until it fits; returns (object, paths cut)."""
     if size_of(obj) <= budget:

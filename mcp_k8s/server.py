@@ -37,8 +37,7 @@ from mcp_k8s.kube.discovery import Discovery
 from mcp_k8s.kube.reviews import Reviews
 from mcp_k8s.logging import get_logger
 from mcp_k8s.settings import Settings, is_loopback
-from mcp_k8s.tools import cache as tools_cache
-from mcp_k8s.tools import cluster, core, custom_resources, resources, schema, secrets
+from mcp_k8s.tools import cluster, core, custom_resources, reading, schema, secrets, uris, watching
 from mcp_k8s.tools.base import AppState, ToolSpec, describe_argument_errors, select
 
 log = get_logger(__name__)
@@ -66,7 +65,7 @@ async def watch_configured_types(state: AppState) -> None:
             except errors.K8sError as exc:
                 log.warning("cannot watch yet", resource=spec_text, reason=exc.message, retry_in=delay)
                 continue
-            await tools_cache.watch_type(state, rt)
+            await reading.watch_type(state, rt)
             pending.remove(spec_text)
         if pending:
             await anyio.sleep(delay)
@@ -74,7 +73,7 @@ async def watch_configured_types(state: AppState) -> None:
 
 
 def all_toolsets() -> list[ToolSpec]:
-    return [*custom_resources.TOOLS, *tools_cache.TOOLS, *secrets.TOOLS, *core.TOOLS, *cluster.TOOLS]
+    return [*custom_resources.TOOLS, *watching.TOOLS, *secrets.TOOLS, *core.TOOLS, *cluster.TOOLS]
 
 
 class KubernetesMCPServer(MCPServer[AppState]):
@@ -186,7 +185,7 @@ def _build_mcp(settings: Settings, kube: KubeClient, reviews: Reviews, shared: S
     @asynccontextmanager
     async def serve_state(discovery: Discovery, cache_manager: CacheManager) -> AsyncIterator[AppState]:
         async with anyio.create_task_group() as tg:
-            hub = resources.SubscriptionHub(bus, cache_manager)
+            hub = uris.SubscriptionHub(bus, cache_manager)
             access = CacheAccess(cache_manager, kube.policy, reviews if settings.impersonate else None)
             state = AppState(settings=settings, kube=kube, discovery=discovery, cache=access, subscriptions=hub)
             tg.start_soon(hub.run)
@@ -211,7 +210,7 @@ def _build_mcp(settings: Settings, kube: KubeClient, reviews: Reviews, shared: S
                 await kube.aclose()
 
     bus = InMemorySubscriptionBus()
-    listen = resources.WatchingListenHandler(bus)
+    listen = uris.WatchingListenHandler(bus)
     server = KubernetesMCPServer(
         "mcp-k8s",
         title="Kubernetes (mcp-k8s)",
@@ -225,22 +224,22 @@ def _build_mcp(settings: Settings, kube: KubeClient, reviews: Reviews, shared: S
     for tool in select(all_toolsets(), settings):
         server.add_tool(tool.fn, name=tool.name, title=tool.title, annotations=tool.annotations)
     server.resource(
-        resources.NAMESPACED_TEMPLATE,
+        uris.NAMESPACED_TEMPLATE,
         name="namespaced-object",
         mime_type="application/json",
         description="A namespaced Kubernetes object (group 'core' for the core group), from the watch cache",
-    )(resources.read_namespaced)
+    )(uris.read_namespaced)
     server.resource(
-        resources.CLUSTER_TEMPLATE,
+        uris.CLUSTER_TEMPLATE,
         name="cluster-object",
         mime_type="application/json",
         description="A cluster-scoped Kubernetes object (group 'core' for the core group), from the watch cache",
-    )(resources.read_cluster_scoped)
+    )(uris.read_cluster_scoped)
     # Subscriptions in both eras: 2025-11-25 resources/subscribe (MCPServer has no handler of its own) and the
     # 2026-07-28 listen stream, wrapped so that listening for a URI starts watching its type.
     lowlevel = server._lowlevel_server
-    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, resources.on_subscribe)
-    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, resources.on_unsubscribe)
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, uris.on_subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, uris.on_unsubscribe)
     lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, listen)
     return server
 

@@ -505,6 +505,15 @@ async def create_secret(
     return WriteResult(stored=_stored(created), generated=described)
 
 
+def check_mutable(current: StoredSecret, change: Change, namespace: str) -> None:
+    """An immutable Secret's data cannot change: say so before anything is asked or sent."""
+    if current.view.immutable and (change.sets_data or change.remove):
+        raise errors.Invalid(
+            f'Secret "{current.view.name}" in namespace "{namespace}" is immutable, so its data cannot change; create '
+            "a new secret (or delete and recreate this one) instead."
+        )
+
+
 async def update_secret(
     kube: KubeClient,
     namespace: str,
@@ -520,11 +529,7 @@ async def update_secret(
         raise errors.InvalidInput("Nothing to update; give data, generate, remove_keys or labels.")
     current = await read_secret(kube, namespace, name)
     existing = {k.key for k in current.view.keys}
-    if current.view.immutable and (change.sets_data or change.remove):
-        raise errors.Invalid(
-            f'Secret "{name}" in namespace "{namespace}" is immutable, so its data cannot change; create a new '
-            "secret (or delete and recreate this one) instead."
-        )
+    check_mutable(current, change, namespace)
     present = [k for k in change.remove if k in existing]
     absent = [k for k in change.remove if k not in existing]
     if not (change.sets_data or present or labels):

@@ -34,7 +34,7 @@ from mcp_k8s.render import render
 from mcp_k8s.settings import Settings
 
 if TYPE_CHECKING:
-    from mcp_k8s.tools.resources import SubscriptionHub
+    from mcp_k8s.tools.uris import SubscriptionHub
 
 log = get_logger("mcp_k8s.tools")
 
@@ -146,7 +146,7 @@ def boundary(fn: Callable[..., Awaitable[Any]], *, secrets: bool = False) -> Cal
                 f"{name} failed unexpectedly ({type(exc).__name__}); the server logged the details and keeps running."
             ) from None
         log.info("tool call", tool=name, **audit)
-        return as_result(result)
+        return as_result(result, scrub_values=not secrets)
 
     return wrapper
 
@@ -165,17 +165,19 @@ def describe_argument_errors(exc: ValidationError) -> str:
     return f"Invalid arguments: {'; '.join(problems)}{more}. Fix them (see the tool's input schema) and call again."
 
 
-def as_result(result: Any) -> Any:
+def as_result(result: Any, *, scrub_values: bool = True) -> Any:
     """A model becomes a CallToolResult: structured content is the output schema's JSON (no nulls), and the text
     block is the same answer rendered for reading (render.py: tables, YAML, a metadata line), not the JSON again.
 
     Defense in depth: the answer is scrubbed of every secret value the process has seen (the gate already keeps
-    Secrets out of other tools; this catches a copy of a value that lives somewhere else).
+    Secrets out of other tools; this catches a copy of a value that lives somewhere else). The secret toolset is
+    the exception: its answers are built from redacted views, and values appear only where the operator allowed
+    them and the caller asked.
     """
     if not isinstance(result, BaseModel):
         return result
     structured = result.model_dump(mode="json", exclude_none=True)
-    if has_secret_values():
+    if scrub_values and has_secret_values():
         structured = _scrub_tree(structured)
     text = render(structured)
     if len(text) > _RENDER_CHECK:
@@ -259,21 +261,20 @@ async def paged(
     rows, server_next = await fetch(namespaces[index], token.get("c"))
     skip = token.get("s", 0)
     rows = rows[skip:] if isinstance(skip, int) and skip >= 0 else rows
-    fit = output.fit_items(rows, state.settings.output_budget, overhead, measure=output.size_of)
     extra = token_fields or {}
-    next_token: str | None = None
-    truncated: output.Truncation | None = None
-    if fit < len(rows):
-        next_token = output.encode_token({**extra, "i": index, "c": token.get("c"), "s": skip + fit})
-        truncated = output.Truncation(
-            omitted=len(rows) - fit,
-            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
-            f"{narrow}.",
-        )
-    elif server_next:
-        next_token = output.encode_token({**extra, "i": index, "c": server_next, "s": 0})
-    elif index + 1 < len(namespaces):
-        next_token = output.encode_token({**extra, "i": index + 1, "s": 0})
+
+    def token_for(fit: int) -> str | None:
+        if fit < len(rows):
+            return output.encode_token({**extra, "i": index, "c": token.get("c"), "s": skip + fit})
+        if server_next:
+            return output.encode_token({**extra, "i": index, "c": server_next, "s": 0})
+        if index + 1 < len(namespaces):
+            return output.encode_token({**extra, "i": index + 1, "s": 0})
+        return None
+
+    fit, next_token, truncated = output.cut_page(
+        rows, state.settings.output_budget, overhead, token_for=token_for, narrow=narrow
+    )
     return Page(
         namespace=namespaces[index] if len(namespaces) == 1 else None,
         rows=rows[:fit],

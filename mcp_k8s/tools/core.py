@@ -12,7 +12,7 @@ from typing import Annotated, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
-from mcp_k8s import errors, output
+from mcp_k8s import output
 from mcp_k8s.kube import core
 from mcp_k8s.tools.base import (
     AllNamespaces,
@@ -193,24 +193,24 @@ async def list_events(
 ) -> EventsAnswer:
     """Events about one object or a namespace, newest first, repeats folded."""
     state = app(ctx)
-    namespace_to_read: str | None = None if all_namespaces else await state.namespace(namespace)
-    if all_namespaces and state.settings.allowed_namespaces:
-        raise errors.NotAllowed(
-            "all_namespaces is not available when this server is limited to --allowed-namespaces; pass one of "
-            f"{', '.join(state.settings.allowed_namespaces)} as namespace."
+    # Like every list: one namespace, or all of them (the allowed set, read one namespace at a time).
+    scopes = state.kube.policy.visible_namespaces(None) if all_namespaces else [await state.namespace(namespace)]
+    pages = [
+        await core.list_events(
+            state.kube,
+            state.discovery,
+            scope,
+            plural=plural,
+            name=check_name(name) if name else None,
+            group=group,
+            version=version,
+            event_type=event_type,
+            limit=limit,
+            widen_cluster_scoped=not state.settings.allowed_namespaces,
         )
-    found = await core.list_events(
-        state.kube,
-        state.discovery,
-        namespace_to_read,
-        plural=plural,
-        name=check_name(name) if name else None,
-        group=group,
-        version=version,
-        event_type=event_type,
-        limit=limit,
-        widen_cluster_scoped=not state.settings.allowed_namespaces,
-    )
+        for scope in scopes
+    ]
+    found = pages[0] if len(pages) == 1 else _merge_events(pages, limit)
     fit = output.fit_items(found.items, state.settings.output_budget - _ENVELOPE_SLACK, 300, measure=output.size_of)
     truncated = None
     if fit < len(found.items):
@@ -223,6 +223,19 @@ async def list_events(
         **found.model_dump(exclude={"items"}),
         items=found.items[:fit],
         truncated=truncated,
+    )
+
+
+def _merge_events(pages: list[core.EventList], limit: int) -> core.EventList:
+    """Several namespaces' events as one list: newest first, the same limit."""
+    rows = sorted((row for page in pages for row in page.items), key=lambda r: r.last_seen or "", reverse=True)
+    return core.EventList(
+        namespace=None,
+        items=rows[:limit],
+        involved=pages[0].involved,
+        scanned=sum(p.scanned for p in pages),
+        omitted=sum(p.omitted for p in pages) + max(0, len(rows) - limit),
+        complete=all(p.complete for p in pages),
     )
 
 

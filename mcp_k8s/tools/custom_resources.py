@@ -8,6 +8,7 @@ below every request and cached read decides them (mcp_k8s/policy.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -20,7 +21,7 @@ from mcp_k8s.cache.access import CachedType
 from mcp_k8s.cache.selectors import UnsupportedFieldSelector
 from mcp_k8s.kube import core, resources
 from mcp_k8s.kube.discovery import ResourceType
-from mcp_k8s.tools import cache
+from mcp_k8s.tools import reading
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
@@ -173,7 +174,7 @@ async def list_custom_resources(
     token = output.decode_token(continue_token) if continue_token else {}
     scope = ns
     if token.get("src", "cache") == "cache":
-        store = await cache.readable_store(state, rt, scope)
+        store = await reading.readable_store(state, rt, scope)
         if store is not None:
             try:
                 return await _list_from_cache(
@@ -181,7 +182,7 @@ async def list_custom_resources(
                 )
             except UnsupportedFieldSelector:
                 pass  # fields beyond metadata.name/namespace (CRD selectableFields) are the API's to evaluate
-        note = cache.cache_note(state.cache.get(rt), rt)
+        note = reading.cache_note(state.cache.get(rt), rt)
     else:
         note = None
     answer = await _list_from_api(
@@ -222,20 +223,23 @@ async def _list_from_cache(
         count=0,
         items=[],
     )
-    fit = output.fit_items(items, state.settings.output_budget, output.size_of(envelope) + 200, measure=output.size_of)
-    next_token: str | None = None
-    truncated: output.Truncation | None = None
-    if fit < len(items) or len(objects) > limit:
-        next_token = output.encode_token({"src": "cache", "after": list(_key(page[fit - 1]))})
-    if fit < len(items):
-        truncated = output.Truncation(
-            omitted=len(items) - fit,
-            hint="The page did not fit the answer budget; pass continue_token for the rest, or narrow it with "
-            "label_selector, a smaller limit, or view=summary.",
-        )
+
+    def token_for(fit: int) -> str | None:
+        if fit < len(items) or len(objects) > limit:
+            return output.encode_token({"src": "cache", "after": list(_key(page[fit - 1]))})
+        return None
+
+    fit, next_token, truncated = output.cut_page(
+        items, state.settings.output_budget, output.size_of(envelope), token_for=token_for, narrow=_narrow(view)
+    )
     return envelope.model_copy(
         update={"items": items[:fit], "count": fit, "continue_token": next_token, "truncated": truncated}
     )
+
+
+def _narrow(view: str) -> str:
+    """How to make a cut page smaller, never suggesting the view already in use."""
+    return "label_selector or a smaller limit" + (", or view=summary" if view == "full" else "")
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:
@@ -281,8 +285,8 @@ async def _list_from_api(
         namespaced=rt.namespaced,
         continue_token=continue_token,
         fetch=fetch,
-        overhead=output.size_of(envelope) + 200,
-        narrow="label_selector, a smaller limit, or view=summary",
+        overhead=output.size_of(envelope),
+        narrow=_narrow(view),
         token_fields={"src": "api"},
     )
     return envelope.model_copy(
@@ -305,34 +309,6 @@ async def _row_maker(state: AppState, rt: ResourceType, view: str) -> Callable[[
     return lambda obj: output.summary_row(obj, columns)
 
 
-async def read_object(
-    state: AppState, rt: ResourceType, namespace: str | None, name: str
-) -> tuple[dict[str, Any], ObjectAnswer]:
-    """One object from the cache when it can answer, else from the API (also used for k8s:// resource reads).
-
-    Returns the stripped object and an answer header saying where it came from; `object` is left for the caller.
-    """
-    store = await cache.readable_store(state, rt, namespace)
-    cached = await store.get(name, namespace) if store is not None else None
-    if store is not None and cached is not None:
-        obj = dict(cached)  # the store already holds objects stripped of managedFields and last-applied
-        info = store.info()
-        stale = round(info.stale_seconds, 3) if info.stale_seconds is not None else None
-        source: Literal["cache", "api"] = "cache"
-    else:
-        # A cache miss is confirmed with the API: the cache may be a few milliseconds behind a create.
-        obj = output.strip_object(await resources.get_object(state.kube, rt, namespace, name))
-        stale, source = None, "api"
-    header = ObjectAnswer(
-        resource=rt.display,
-        source=source,
-        resource_version=(obj.get("metadata") or {}).get("resourceVersion"),
-        stale_seconds=stale,
-        object={},
-    )
-    return obj, header
-
-
 async def get_custom_resource(
     ctx: Ctx,
     plural: Plural,
@@ -349,7 +325,15 @@ async def get_custom_resource(
     """Get one custom resource; describe=true adds conditions and recent events."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
-    obj, answer = await read_object(state, rt, ns, check_name(name))
+    read = await reading.read_object(state, rt, ns, check_name(name))
+    obj = read.object
+    answer = ObjectAnswer(
+        resource=rt.display,
+        source=read.source,
+        resource_version=read.resource_version,
+        stale_seconds=read.stale_seconds,
+        object={},
+    )
     meta = obj.get("metadata") or {}
     budget = state.settings.output_budget - 500
     if describe:
@@ -399,7 +383,7 @@ async def create_custom_resource(
         raise errors.InvalidInput("body must be one object (JSON object or YAML mapping) with at least metadata.name.")
     rt, ns = await _target(state, plural, group, version, namespace)
     created = await resources.create_object(state.kube, rt, ns, document, dry_run=dry_run)
-    visible = None if dry_run else await cache.await_write(state, rt, ns, created)
+    visible = None if dry_run else await reading.await_write(state, rt, ns, created)
     return _write_answer(state, "created", rt, created, dry_run, visible)
 
 
@@ -464,7 +448,7 @@ async def _confirm_removal(
         return Confirm(confirm=True)
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
-    await read_object(state, rt, ns, check_name(name))
+    await reading.read_object(state, rt, ns, check_name(name))
     where = f' in namespace "{ns}"' if ns else ""
     fields = ", ".join(removed[:10]) + (" and more" if len(removed) > 10 else "")
     question = f'Remove {fields} from {rt.qualified} "{name}"{where}?'
@@ -494,7 +478,7 @@ async def patch_custom_resource(
     document = _parse_document(patch, "patch")
     rt, ns = await _target(state, plural, group, version, namespace)
     if not confirmed(ctx, confirmation, force=force):
-        current, _ = await read_object(state, rt, ns, check_name(name))
+        current = (await reading.read_object(state, rt, ns, check_name(name))).object
         return _write_answer(state, "unchanged", rt, current, dry_run, None).model_copy(update={"note": NOT_CHANGED})
     if subresource and subresource not in rt.subresources:
         raise errors.InvalidInput(f"{rt.display} has no {subresource} subresource; patch the object itself.")
@@ -509,7 +493,7 @@ async def patch_custom_resource(
         force=force_conflicts,
         subresource=subresource,
     )
-    visible = None if dry_run else await cache.await_write(state, rt, ns, patched)
+    visible = None if dry_run else await reading.await_write(state, rt, ns, patched)
     return _write_answer(state, "patched", rt, patched, dry_run, visible)
 
 
@@ -528,7 +512,8 @@ async def _confirm_delete(
     and the question names them as the server knows them."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
-    await read_object(state, rt, ns, check_name(name))
+    with suppress(errors.Forbidden):  # may delete but not read: the delete itself will tell
+        await reading.read_object(state, rt, ns, check_name(name))
     where = f' in namespace "{ns}"' if ns else ""
     return await ask_confirmation(ctx, f'Delete {rt.qualified} "{name}"{where}?', force=force, dry_run=dry_run)
 
@@ -558,10 +543,10 @@ async def delete_custom_resource(
     if dry_run:
         message = DRY_RUN_DELETE
     elif pending:
-        await cache.await_write(state, rt, ns, result)
+        await reading.await_write(state, rt, ns, result)
         message = f"Deletion started; waiting on finalizers {', '.join(pending)} before the object disappears."
     else:
-        await cache.await_delete(state, rt, ns, name)
+        await reading.await_delete(state, rt, ns, name)
         message = "Deleted."
     return answer.model_copy(update={"deleted": not dry_run, "message": message})
 

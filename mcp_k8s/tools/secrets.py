@@ -8,13 +8,14 @@ registered for log and error scrubbing while the arguments are still being valid
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any, Literal
 
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Resolve
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
-from mcp_k8s import output
+from mcp_k8s import errors, output
 from mcp_k8s.kube import secrets
 from mcp_k8s.kube.secrets import GeneratedKey, GenerateSpec, SecretView
 from mcp_k8s.tools.base import (
@@ -195,7 +196,7 @@ async def list_secrets(
         namespaced=True,
         continue_token=continue_token,
         fetch=fetch,
-        overhead=output.size_of(envelope) + 200,
+        overhead=output.size_of(envelope),
     )
     return found.answer(SecretList)
 
@@ -332,6 +333,7 @@ async def _confirm_loss(
     change = secrets.Change.parse(data, generate, remove_keys or ())
     ns = await state.namespace(namespace)
     current = await secrets.read_secret(state.kube, ns, check_name(name))
+    secrets.check_mutable(current, change, ns)
     existing = {k.key for k in current.view.keys}
     lost = sorted(change.touched & existing)
     if not lost:
@@ -383,7 +385,8 @@ async def _confirm_delete(
     """Ask only about a secret that exists, in the namespace it resolved to."""
     state = app(ctx)
     ns = await state.namespace(namespace)
-    await secrets.read_secret(state.kube, ns, check_name(name))
+    with suppress(errors.Forbidden):  # may delete but not read: the delete itself will tell
+        await secrets.read_secret(state.kube, ns, check_name(name))
     return await ask_confirmation(ctx, f'Delete secret "{name}" in namespace "{ns}"?', force=force, dry_run=dry_run)
 
 

@@ -241,6 +241,9 @@ async def test_allowed_namespaces_hold_for_every_path(
             assert {item["namespace"] for item in listed["items"]} <= {planted}
             names = {item["name"] for item in listed["items"]}
             assert "hidden" not in names
+            # Every list iterates the allowed set for all_namespaces, events included.
+            events = await t.call("list_events", all_namespaces=True)
+            assert {row.get("namespace") for row in events["items"]} <= {planted, None}
     finally:
         await delete_namespace(admin, outside)
 

@@ -80,9 +80,9 @@ async def test_every_tool_is_annotated_and_structured() -> None:
         destructive = annotations.get("destructiveHint", True) and not read_only
         assert annotations["openWorldHint"] is False, tool["name"]
         assert read_only == tool["name"].startswith(("list_", "get_", "check_", "recent_", "wait_")), tool["name"]
-        assert destructive == (tool["name"] in {"delete_custom_resource", "delete_secret", "update_secret", "patch_custom_resource"}), tool[
-            "name"
-        ]
+        assert destructive == (
+            tool["name"] in {"delete_custom_resource", "delete_secret", "update_secret", "patch_custom_resource"}
+        ), tool["name"]
         assert tool.get("outputSchema"), tool["name"]
         assert tool.get("description"), tool["name"]
 

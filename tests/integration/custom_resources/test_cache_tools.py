@@ -173,7 +173,7 @@ async def test_wait_for_condition_with_progress(
         assert answer is not None, result.content
         assert answer["met"] is True
         assert answer["observed"] == "True (Done)"
-        assert 0.9 < answer["waited_seconds"] < 10
+        assert 0.5 < answer["waited_seconds"] < 10  # the writes come 1 s after the call starts (minus its lag)
         assert answer["object"]["phase"] == "Running"
         assert progress, "no progress notifications were sent"
         assert progress[-1][2] == "condition met"

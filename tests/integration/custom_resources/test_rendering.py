@@ -3,6 +3,8 @@ structured JSON again, and it stays small."""
 
 from __future__ import annotations
 
+import json
+
 import anyio
 import pytest
 from kubernetes_asyncio import client
@@ -68,3 +70,35 @@ async def test_one_object_is_yaml_without_managed_fields(
     assert "managedFields" not in text
     assert result.structured_content is not None
     assert result.structured_content["object"]["spec"] == {"size": 3}
+
+
+async def test_a_cut_page_never_exceeds_the_budget(
+    settings: Settings, crds: None, namespace: str, admin: client.ApiClient
+) -> None:
+    objects = client.CustomObjectsApi(admin)
+    for i in range(40):
+        body = {
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "metadata": {"name": f"w-{i:02d}-{'x' * 40}"},
+            "spec": {"size": i, "note": "n" * 100},
+        }
+        await objects.create_namespaced_custom_object("example.com", "v1", namespace, "widgets", body)
+    budget = 2_000
+    for watched in (False, True):
+        configured = settings.model_copy(
+            update={"output_budget": budget, "watch": ("widgets.example.com/v1",) if watched else ()}
+        )
+        async with mcp_client(configured) as c:
+            for view in ("summary", "full"):
+                result = await c.call_tool(
+                    "list_custom_resources", {"plural": "widgets", "namespace": namespace, "limit": 1000, "view": view}
+                )
+                structured = result.structured_content
+                assert structured is not None
+                assert structured["truncated"]["omitted"] > 0
+                size = len(json.dumps(structured, separators=(",", ":"), ensure_ascii=False).encode())
+                assert size <= budget, (watched, view, size)
+                assert len(result.content[0].text.encode()) <= budget  # type: ignore[union-attr]
+                suggests_summary = "view=summary" in structured["truncated"]["hint"]
+                assert suggests_summary == (view == "full"), structured["truncated"]["hint"]

@@ -192,10 +192,55 @@ async def test_delete_confirms_through_elicitation(settings: Settings, crds: Non
         await call(c, "get_custom_resource", plural="wg", name="d1", namespace=namespace)
         accepted = await call(c, "delete_custom_resource", plural="wg", name="d1", namespace=namespace)
         assert accepted["deleted"] is True
-        assert "d1" in answers[0]
-        assert namespace in answers[0]
+        # Asked with the canonical type and the resolved namespace.
+        assert answers[0] == f'Delete widgets.example.com "d1" in namespace "{namespace}"?'
         gone = await error(c, "get_custom_resource", plural="wg", name="d1", namespace=namespace)
         assert "was not found" in gone
+        # Nothing that would fail is asked about: a missing type, a missing object.
+        asked = len(answers)
+        no_type = await error(c, "delete_custom_resource", plural="sprockets", name="foo", namespace=namespace)
+        assert "sprockets" in no_type
+        no_object = await error(c, "delete_custom_resource", plural="wg", name="never", namespace=namespace)
+        assert "was not found" in no_object
+        assert len(answers) == asked
+
+
+async def test_patch_asks_before_removing_fields(settings: Settings, crds: None, namespace: str, mode: str) -> None:
+    answers: list[str] = []
+
+    async def decline(_ctx: Any, params: Any) -> ElicitResult:
+        answers.append(params.message)
+        return ElicitResult(action="decline")
+
+    body = {"metadata": {"name": "p1"}, "spec": {"size": 2, "color": "red"}}
+    async with mcp_client(settings, mode=mode, elicitation_callback=decline) as c:
+        await call(c, "create_custom_resource", plural="wg", namespace=namespace, body=body)
+        changed = await call(
+            c, "patch_custom_resource", plural="wg", name="p1", namespace=namespace, patch={"spec": {"size": 3}}
+        )
+        assert (changed["action"], answers) == ("patched", [])  # setting a field loses nothing: not asked
+        kept = await call(
+            c,
+            "patch_custom_resource",
+            plural="wg",
+            name="p1",
+            namespace=namespace,
+            patch=[{"op": "remove", "path": "/spec/color"}],
+            patch_type="json",
+        )
+        assert kept["action"] == "unchanged"
+        assert kept["object"]["spec"] == {"size": 3, "color": "red"}
+        assert answers == [f'Remove /spec/color from widgets.example.com "p1" in namespace "{namespace}"?']
+        merged = await call(
+            c,
+            "patch_custom_resource",
+            plural="wg",
+            name="p1",
+            namespace=namespace,
+            patch={"spec": {"color": None}},
+            force=True,
+        )
+        assert merged["object"]["spec"] == {"size": 3}
 
 
 async def test_delete_without_elicitation_needs_force(settings: Settings, crds: None, namespace: str) -> None:

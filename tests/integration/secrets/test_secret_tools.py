@@ -58,13 +58,17 @@ async def test_annotations_and_read_only_mode(settings: Settings) -> None:
     for name, (read_only, destructive, idempotent) in expected.items():
         annotations = listed[name].annotations
         assert annotations is not None
-        hints = (annotations.read_only_hint, annotations.destructive_hint, annotations.idempotent_hint)
+        # Effective hints: an absent hint means the specification's default (readOnly false, destructive true for
+        # a tool that is not read-only, idempotent false).
+        effective_read_only = bool(annotations.read_only_hint)
+        effective_destructive = False if effective_read_only else annotations.destructive_hint is not False
+        hints = (effective_read_only, effective_destructive, bool(annotations.idempotent_hint))
         assert hints == (read_only, destructive, idempotent), name
         assert annotations.open_world_hint is False
         assert listed[name].output_schema is not None
     assert "confirmation" not in listed["delete_secret"].input_schema["properties"]
     data_schema = listed["create_secret"].input_schema["properties"]["data"]
-    assert {"type": "object", "additionalProperties": {"type": "string"}} in data_schema["anyOf"]
+    assert data_schema["type"] == "object"
     async with tools(settings.model_copy(update={"read_only": True})) as t:
         names = {tool.name for tool in (await t.client.list_tools()).tools}
     assert names & set(expected) == {"list_secrets", "get_secret"}
@@ -195,6 +199,7 @@ async def test_update_patches_only_the_named_keys(
             generate=[{"key": "fresh", "length": 24}],
             remove_keys=["drop", "never-there"],
             labels={"tier": "db"},
+            force=True,  # replacing and dropping keys loses values: this client cannot be asked
         )
         assert updated["action"] == "updated"
         assert (updated["added"], updated["replaced"], updated["removed"], updated["not_present"]) == (
@@ -218,7 +223,7 @@ async def test_update_patches_only_the_named_keys(
         assert dry["dry_run"] is True
         assert "nothing was stored" in dry["note"]
         assert (await stored(admin, namespace, "app"))["keep"] == "keep-value"
-        again = await t.call("update_secret", name="app", namespace=namespace, generate=["fresh"])
+        again = await t.call("update_secret", name="app", namespace=namespace, generate=["fresh"], force=True)
         assert again["replaced"] == ["fresh"]
         second = await stored(admin, namespace, "app")
         assert len(second["fresh"]) == 32
@@ -285,7 +290,7 @@ async def test_delete_confirms_through_elicitation(settings: Settings, namespace
             "namespace": namespace,
             "message": "Deleted.",
         }
-        assert questions[0] == f"Delete secret 'd1' in namespace {namespace}?"
+        assert questions[0] == f'Delete secret "d1" in namespace "{namespace}"?'
         gone = await t.error("get_secret", name="d1", namespace=namespace)
         assert "was not found" in gone
 
@@ -454,3 +459,31 @@ async def test_errors_never_echo_values(settings: Settings, namespace: str, mode
     with pytest.raises(ApiException) as caught:
         await client.CoreV1Api(admin).read_namespaced_secret("e1", namespace)
     assert caught.value.status == 404
+
+
+async def test_update_asks_before_a_value_is_lost(
+    settings: Settings, namespace: str, admin: client.ApiClient, mode: str
+) -> None:
+    questions: list[str] = []
+
+    async def decide(context: Any, params: Any) -> ElicitResult:
+        questions.append(params.message)
+        accept = len(questions) > 1
+        return ElicitResult(action="accept" if accept else "decline", content={"confirm": True} if accept else None)
+
+    await admin_secret(admin, namespace, {"metadata": {"name": "keep"}, "data": {"pw": b64("old-value-1")}})
+    async with tools(settings, mode=mode, elicitation_callback=decide) as t:
+        added = await t.call("update_secret", name="keep", namespace=namespace, data={"new": "x" * 8})
+        assert (added["action"], questions) == ("updated", [])  # adding a key loses nothing: nobody is asked
+        declined = await t.call("update_secret", name="keep", namespace=namespace, data={"pw": CANARY})
+        assert declined["action"] == "unchanged"
+        assert "did not confirm" in declined["note"]
+        assert questions == [
+            f'Overwrite or drop pw in secret "keep" (namespace "{namespace}")? Their values cannot be recovered.'
+        ]
+        assert (await stored(admin, namespace, "keep"))["pw"] == "old-value-1"
+        accepted = await t.call("update_secret", name="keep", namespace=namespace, remove_keys=["pw"])
+        assert accepted["removed"] == ["pw"]
+        missing = await t.error("update_secret", name="absent", namespace=namespace, data={"pw": "whatever-1"})
+        assert "not found" in missing
+    assert len(questions) == 2

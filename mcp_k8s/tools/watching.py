@@ -1,9 +1,5 @@
-"""Cache-backed tools (recent_changes, wait_for_custom_resource) and the one rule for when the cache may answer.
-
-A store answers only when it can vouch for the answer: synced at least once (never an empty list that really means
-"not synced yet"), still served and permitted, and not staler than a budget. Otherwise the caller goes to the API and
-says so. Writes wait (bounded) until the cache has seen them, so a read right after a write is consistent.
-"""
+"""Watching tools: what changed (recent_changes) and waiting for a condition (wait_for_custom_resource), both
+answered from the live watch cache, which they start for a type on first use."""
 
 from __future__ import annotations
 
@@ -16,12 +12,9 @@ from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
 from mcp_k8s import jsonpath as jp
-from mcp_k8s.cache.access import CachedType
 from mcp_k8s.cache.store import Change, ChangeType, Status, SubscriptionOverflow
-from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools.base import (
     AllNamespaces,
-    AppState,
     Ctx,
     Group,
     Name,
@@ -33,79 +26,12 @@ from mcp_k8s.tools.base import (
     check_name,
     spec,
 )
+from mcp_k8s.tools.reading import WARM_WAIT, watch_type
 
-WARM_WAIT = 3.0  # how long a read waits for a type's first sync before falling back to the API
-WRITE_WAIT = 3.0  # how long a write waits for the cache to see it
-STALENESS_BUDGET = 60.0  # a disconnected cache older than this is not trusted for answers
 _PROGRESS_EVERY = 2.0  # under the 2 s a client with resetTimeoutOnProgress needs to keep waiting
 
 
 _MAX_OBSERVED = 200  # an observed value is evidence, not data: enough to see what the wait saw
-
-
-async def watch_type(state: AppState, rt: ResourceType) -> CachedType | None:
-    """The cached view of `rt`, starting its watch on first use (the gate decides whether this caller may);
-    None when the existing watch has another scope."""
-    found = state.cache.get(rt)
-    if found is not None:
-        return found
-    try:
-        return await state.cache.ensure(rt)
-    except ValueError:
-        return None
-
-
-async def readable_store(state: AppState, rt: ResourceType, namespace: str | None) -> CachedType | None:
-    """A store that may answer reads for (rt, namespace) right now, or None (then read from the API)."""
-    store = await watch_type(state, rt)
-    if store is None or (rt.namespaced and namespace is not None and not store.covers(namespace)):
-        return None
-    if not store.synced and store.status == Status.STARTING:
-        # Wake on any verdict, not only on sync: a forbidden or unserved type must fall back at once.
-        await store.wait_status(Status.LIVE, Status.STALE, Status.FORBIDDEN, Status.NOT_SERVED, timeout=WARM_WAIT)
-    if not store.synced or store.status in (Status.NOT_SERVED, Status.FORBIDDEN):
-        return None
-    stale = store.stale_seconds
-    if stale is not None and stale > STALENESS_BUDGET:
-        return None
-    return store
-
-
-def cache_note(store: CachedType | None, rt: ResourceType) -> str | None:
-    """Why an answer came from the API although the type is watched (so the model knows what it got)."""
-    if store is None:
-        return None
-    if not store.synced:
-        return f"The watch cache for {rt.display} is still warming up; this answer came from a direct API read."
-    return f"The watch cache for {rt.display} is {store.status.value}; this answer came from a direct API read."
-
-
-async def await_write(state: AppState, rt: ResourceType, namespace: str | None, obj: dict[str, Any]) -> bool | None:
-    """After a create/patch: wait until the cache holds this resourceVersion. None when the type is not cached."""
-    store = state.cache.get(rt)
-    rv = (obj.get("metadata") or {}).get("resourceVersion")
-    if store is None or not store.synced or not rv:
-        return None
-    return await store.wait_for_resource_version(rv, namespace=namespace if rt.namespaced else None, timeout=WRITE_WAIT)
-
-
-async def await_delete(state: AppState, rt: ResourceType, namespace: str | None, name: str) -> bool | None:
-    """After a delete: wait until the cache no longer holds the object. None when the type is not cached."""
-    store = state.cache.get(rt)
-    if store is None or not store.synced:
-        return None
-    ns = namespace if rt.namespaced else None
-    with await store.subscribe(namespace=ns, name=name) as changes:  # subscribe first, then look: no lost wake-up
-        if await store.get(name, ns) is None:
-            return True
-        with anyio.move_on_after(WRITE_WAIT):
-            try:
-                async for change in changes:
-                    if change.type == ChangeType.DELETED:
-                        return True
-            except SubscriptionOverflow:
-                pass
-    return await store.get(name, ns) is None
 
 
 # --- recent_changes --------------------------------------------------------------------------------------------------

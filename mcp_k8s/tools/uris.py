@@ -38,9 +38,8 @@ from mcp_k8s.cache.manager import CacheManager
 from mcp_k8s.cache.store import Change
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.logging import get_logger, scrub
-from mcp_k8s.tools import cache
+from mcp_k8s.tools import reading
 from mcp_k8s.tools.base import AppState
-from mcp_k8s.tools.custom_resources import read_object
 
 log = get_logger(__name__)
 
@@ -155,7 +154,7 @@ async def watch_uri(state: AppState, uri: str) -> None:
     """Authorize a watch of the object behind `uri` for this caller, make sure its type is watched, and let its
     changes reach the hub."""
     rt, ns, name = await _resolve(state, uri)
-    store = await cache.watch_type(state, rt)
+    store = await reading.watch_type(state, rt)
     if store is not None:
         await store.authorize("watch", ns, name)
         state.subscriptions.attach(rt)
@@ -165,9 +164,9 @@ async def read_resource(uri: str, state: AppState) -> str:
     """The object as JSON; a refusal or bad URI is invalid params (-32602) with our one sentence."""
     try:
         rt, ns, name = await _resolve(state, uri)
-        if await cache.watch_type(state, rt) is not None:
+        if await reading.watch_type(state, rt) is not None:
             state.subscriptions.attach(rt)
-        obj, _ = await read_object(state, rt, ns, name)
+        obj = (await reading.read_object(state, rt, ns, name)).object
     except errors.NotFound as exc:
         raise ResourceNotFoundError(exc.message) from None
     except (errors.NotAllowed, errors.Forbidden, errors.InvalidInput) as exc:
