@@ -107,6 +107,8 @@ def chart_catalog() -> dict[str, Any]:
         },
         "common": {mode: [r.as_dict() for r in common_rules(writes=writes)] for mode, writes in modes.items()},
         "clusterWide": [r.as_dict() for r in CLUSTER_WIDE_RULES],
+        # The chart adds resourceNames (plural.group of each watched type) as definition_rules does.
+        "definition": definition_rules(Settings(watch=("name.group",)))[0].as_dict() | {"resourceNames": []},
         "auth": {
             "kubernetes": [r.as_dict() for r in auth_rules(Settings(auth="kubernetes"))],
             "impersonate": [r.as_dict() for r in auth_rules(Settings(auth="kubernetes", impersonate=True))],
