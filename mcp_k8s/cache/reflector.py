@@ -401,6 +401,7 @@ class Reflector:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             return self._transport_outcome("connect", exc)
         clean = False
+        self.shard.stats.watches_open += 1
         try:
             if response.status != 200:
                 body = await _read_capped(response, _MAX_ERROR_BODY)
@@ -447,6 +448,7 @@ class Reflector:
         except (aiohttp.ClientError, OSError) as exc:
             return self._transport_outcome("disconnected", exc)
         finally:
+            self.shard.stats.watches_open -= 1
             if clean:
                 response.release()
             else:

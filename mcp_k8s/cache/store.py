@@ -238,6 +238,7 @@ class ShardStats:
     list_failures: Counter[str] = field(default_factory=Counter)
     watch_restarts: Counter[str] = field(default_factory=Counter)  # by why the last watch (or list) ended
     events: Counter[str] = field(default_factory=Counter)  # by event type, including BOOKMARK
+    watches_open: int = 0  # WATCH requests open now: one per shard, however many clients read the cache
     last_list_seconds: float | None = None
     last_list_objects: int = 0
     last_list_pages: int = 0
@@ -246,6 +247,16 @@ class ShardStats:
 def rv_newer(a: str, b: str) -> bool:
     """True only when `a` is known to be strictly after `b` (both kube-apiserver integer RVs)."""
     return a.isdigit() and b.isdigit() and int(a) > int(b)
+
+
+def _complete_up_to(shards: Iterable[Shard]) -> str:
+    """The smallest resourceVersion of these shards: each of them has applied everything up to it."""
+    rvs = [s.resource_version for s in shards]
+    if len(rvs) == 1:
+        return rvs[0]
+    if all(rv.isdigit() for rv in rvs):
+        return min(rvs, key=int)
+    return next((rv for rv in rvs if not rv), rvs[0])
 
 
 def rv_at_least(have: str, want: str) -> bool:
@@ -660,12 +671,7 @@ class Store:
     @property
     def resource_version(self) -> str:
         """The RV up to which every shard is complete (the smallest shard RV)."""
-        rvs = [s.resource_version for s in self._shards.values()]
-        if len(rvs) == 1:
-            return rvs[0]
-        if all(rv.isdigit() for rv in rvs):
-            return min(rvs, key=int)
-        return next((rv for rv in rvs if not rv), rvs[0])
+        return _complete_up_to(list(self._shards.values()))
 
     @property
     def last_error(self) -> str | None:
@@ -754,6 +760,7 @@ class Store:
             total.list_failures.update(s.stats.list_failures)
             total.watch_restarts.update(s.stats.watch_restarts)
             total.events.update(s.stats.events)
+            total.watches_open += s.stats.watches_open
             total.last_list_objects += s.stats.last_list_objects
             total.last_list_pages += s.stats.last_list_pages
         return total
@@ -893,7 +900,11 @@ class Store:
             complete = False
         if namespace is not None:
             entries = [c for c in entries if c.namespace == namespace]
-        return ChangeWindow(changes=entries, complete=complete, resource_version=self.resource_version)
+        # The RV the window is complete up to, from the shards read: a quiet namespace's shard, behind the others
+        # until its next bookmark, must not send the next `since` back over changes already shown.
+        return ChangeWindow(
+            changes=entries, complete=complete, resource_version=_complete_up_to(shards or self._shards.values())
+        )
 
     # --- waiting ----------------------------------------------------------------------------------------------
 

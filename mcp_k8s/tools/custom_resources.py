@@ -56,11 +56,20 @@ _MAX_BODY_TEXT = 1_000_000
 
 
 async def _target(
-    state: AppState, plural: str, group: str | None, version: str | None, namespace: str | None
+    state: AppState,
+    plural: str,
+    group: str | None,
+    version: str | None,
+    namespace: str | None,
+    *,
+    all_namespaces: bool = False,
 ) -> tuple[ResourceType, str | None]:
-    """Resolve the type, and the namespace only for namespaced types."""
+    """Resolve the type, and the namespace only for namespaced types (an all-namespaces listing has no default
+    namespace to resolve, and one outside --allowed-namespaces would refuse it)."""
     rt = await state.resource_type(plural, group, version)
-    return rt, (await state.namespace(namespace) if rt.namespaced else None)
+    if not rt.namespaced or all_namespaces:
+        return rt, None
+    return rt, await state.namespace(namespace)
 
 
 def _parse_document(value: Any, what: str) -> Any:
@@ -104,9 +113,9 @@ async def list_custom_resources(
 ) -> ResourceList:
     """List custom resources of one type: rows with the CRD's columns, or full objects."""
     state = app(ctx)
-    rt, ns = await _target(state, plural, group, version, None if all_namespaces else namespace)
+    rt, ns = await _target(state, plural, group, version, namespace, all_namespaces=all_namespaces)
     token = output.decode_token(continue_token) if continue_token else {}
-    scope = None if (all_namespaces or not rt.namespaced) else ns
+    scope = ns
     if token.get("src", "cache") == "cache":
         store = await reading.readable_store(state, rt, scope)
         if store is not None:
