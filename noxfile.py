@@ -1,6 +1,7 @@
-"""Developer and CI sessions: lint, typecheck, tests (unit + integration + e2e on a real control plane), kind, bench.
+"""Developer and CI sessions: lint, typecheck, tests (unit + integration + e2e on a real control plane), leastpriv,
+kind, bench.
 
-`nox` with no arguments runs lint, typecheck and tests: the same thing CI runs.
+`nox` with no arguments runs lint, typecheck, tests and leastpriv: the same thing CI runs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests", "image"]
+nox.options.sessions = ["lint", "typecheck", "tests", "leastpriv", "image"]
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
@@ -93,6 +94,31 @@ def image(session: nox.Session) -> None:
     )
 
 
+LEAST_PRIVILEGE_SUITES = ["tests/integration/custom_resources", "tests/integration/secrets", "tests/integration/core"]
+
+
+@nox.session(python=PYTHON)
+def leastpriv(session: nox.Session) -> None:
+    """The custom-resource, secret, cache and core tool tests as a ServiceAccount bound only to `mcp-k8s rbac`'s
+    RBAC, once per configuration: default, --read-only, --allowed-namespaces (tests/plugins/least_privilege.py).
+
+    `nox -s leastpriv -- read-only` runs one configuration; further arguments go to pytest.
+    """
+    _install(session, "test")
+    session.run("python", "-m", "mcp_k8s.binaries")
+    args = list(session.posargs)
+    configurations = ["default", "read-only", "allowed-namespaces"]
+    if args and args[0] in configurations:
+        configurations = [args.pop(0)]
+    for configuration in configurations:
+        session.log(f"least privilege: {configuration}")
+        session.run(
+            "pytest",
+            *(args or LEAST_PRIVILEGE_SUITES),
+            env={"MCP_K8S_REQUIRE_CONTROL_PLANE": "1", "MCP_K8S_TEST_AS": configuration},
+        )
+
+
 @nox.session(python=PYTHON)
 def kind(session: nox.Session) -> None:
     """The image and the chart in a kind cluster: build, load, install, port-forward, e2e over HTTP, clean up.
@@ -160,14 +186,19 @@ def kind(session: nox.Session) -> None:
             session.run("kind", "delete", "cluster", "--name", KIND_CLUSTER, external=True)
 
 
-BENCHES = {"gate": "bench/bench_gate.py", "cache": "bench/bench_cache.py", "peers": "bench/bench_peers.py"}
+BENCHES = {
+    "gate": "bench/bench_gate.py",
+    "cache": "bench/bench_cache.py",
+    "peers": "bench/bench_peers.py",
+    "load": "bench/bench_load.py",
+}
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks against the real control plane; print `RESULT <id> <name> <value> <unit>` lines.
 
-    `nox -s bench` runs all; `nox -s bench -- peers [ARGS]` (or `cache`, `gate`) runs one part with its own arguments.
+    `nox -s bench` runs all; `nox -s bench -- peers [ARGS]` (or `cache`, `gate`, `load`) runs one part with its args.
     peers builds the Go leader (containers/kubernetes-mcp-server) into the version-keyed cache on first use.
     """
     _install(session, "test")
@@ -179,3 +210,12 @@ def bench(session: nox.Session) -> None:
         parts, args = [args[0]], args[1:]
     for part in parts:
         session.run("python", BENCHES[part], *args)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """Watch-cache soak (not in the default run): steady writes, connection drops, cache == fresh LIST checked
+    every minute; `nox -s soak -- --minutes 60` (default 60)."""
+    _install(session, "test")
+    session.run("python", "-m", "mcp_k8s.binaries")
+    session.run("python", "bench/soak_cache.py", *session.posargs)

@@ -6,21 +6,29 @@ Measures, in one run against one server (reference/watch_cache.md §d):
 - event-to-visible latency at a fixed write rate: a separate client patches an annotation with a nonce, we note
   when the write was sent and acknowledged (with its resourceVersion), and a store listener timestamps the moment
   the store applies that resourceVersion (no polling);
-- memory per cached object: tracemalloc delta after gc, divided by N.
+- memory per cached object: tracemalloc delta after gc, divided by N, for this store and, side by side, for the
+  store as it was before compact storage (BASELINE_COMMIT's store.py, loaded from git) filled with the same objects;
+  the process's resident memory after the sync;
+- the read path side by side against that baseline store: a get, and a 100-row summary page (one namespace, and
+  all namespaces), plus the list tool's own cache answer (`_list_from_cache`: its bytes against the budget, its
+  time);
+- freshness probes in a quiet, healthy cluster: reads at a steady rate for a while, probes counted per minute.
 
-Every figure is printed as `RESULT <id> <name> <value> <unit>`; targets: sync ≤ 1.5× bare LIST,
-p99 ≤ 50 ms at 100 writes/s, ≤ 6 KiB per object.
+Every figure is printed as `RESULT <id> <name> <value> <unit>`. 100,000 objects: `nox -s bench -- cache --sizes 100000
+--runs 3` (creating them takes a while; the time is reported as `created_seconds`).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import random
 import secrets
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -33,14 +41,18 @@ import anyio
 # Runnable as `python bench/bench_cache.py` from the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mcp_k8s import errors, sandbox
+from mcp_k8s import errors, output, sandbox
 from mcp_k8s import logging as mk_logging
+from mcp_k8s.cache.access import CacheAccess
 from mcp_k8s.cache.manager import CacheManager
 from mcp_k8s.cache.reflector import Reflector, ReflectorOptions
 from mcp_k8s.cache.store import Change, Store, Subscription
 from mcp_k8s.kube.client import MERGE_PATCH, KubeClient
-from mcp_k8s.kube.discovery import ResourceType
+from mcp_k8s.kube.discovery import Discovery, ResourceType
 from mcp_k8s.settings import Settings
+from mcp_k8s.tools.answers import ObjectAnswer
+from mcp_k8s.tools.base import AppState
+from mcp_k8s.tools.custom_resources import _budgeted_object, _list_from_cache
 
 GROUP = "bench.mcp-k8s.io"
 RT = ResourceType(group=GROUP, version="v1", plural="benchwidgets", kind="BenchWidget", namespaced=True)
@@ -66,11 +78,20 @@ CRD = {
 OPTIONS = ReflectorOptions()  # production defaults: page size 500, bookmarks, 90 s inactivity
 
 
+BASELINE_COMMIT = "8925177"  # the store before compact storage (dicts of the objects as listed)
+ROOT = Path(__file__).resolve().parent.parent
+
 RESULTS: dict[tuple[str, str], float] = {}
 TARGETS = [  # (id prefix, figure, limit, what)
-    ("n", "sync_over_bare_list", 1.5, "initial sync ≤ 1.5× the bare LIST"),
+    ("n", "sync_over_bare_list", 1.2, "initial sync ≤ 1.2× the bare LIST"),
     ("rate100", "latency_p99", 50.0, "event-to-visible p99 ≤ 50 ms at 100 writes/s"),
-    ("n", "memory_per_object", 6.0, "≤ 6 KiB per cached object"),
+    ("n", "memory_per_object", 2.5, "≤ 2.5 KiB per cached object"),
+    ("n", "get_over_baseline", 1.0, "a get (the store call alone) no slower than before"),
+    ("n", "get_answer_over_baseline", 1.0, "a get's answer (store call + shaping) no slower than before"),
+    ("n", "page100_ns_over_baseline", 1.0, "a 100-row summary page (one namespace, read again) no slower"),
+    ("n", "page100_ns_cold_over_baseline", 1.0, "a 100-row summary page (one namespace, first read) no slower"),
+    ("n", "page100_all_over_baseline", 1.0, "a 100-row summary page (all namespaces) no slower than before"),
+    ("n", "list_answer_ms", 10.0, "a list answer from the cache ≤ 10 ms"),
 ]
 
 
@@ -140,7 +161,7 @@ async def setup_cluster(kube: KubeClient) -> None:
         )
 
 
-async def create_objects(kube: KubeClient, start: int, stop: int, concurrency: int = 24) -> float:
+async def create_objects(kube: KubeClient, start: int, stop: int, concurrency: int = 48) -> float:
     limiter = anyio.CapacityLimiter(concurrency)
     op = errors.Operation(verb="create", resource=RT.qualified)
     began = time.perf_counter()
@@ -239,9 +260,34 @@ async def measure_sync(kube: KubeClient, n: int, runs: int) -> None:
     result(ident, "sync_over_gc_paused_list", cache / paused, "x")
 
 
-async def measure_memory(kube: KubeClient, n: int) -> None:
+def baseline_store_module() -> Any:
+    """store.py as of BASELINE_COMMIT, imported from git under another name (the real previous code, not a copy)."""
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{BASELINE_COMMIT}:mcp_k8s/cache/store.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    spec = importlib.util.spec_from_loader("baseline_store", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["baseline_store"] = module
+    exec(compile(source, f"{BASELINE_COMMIT}:mcp_k8s/cache/store.py", "exec"), module.__dict__)  # noqa: S102
+    return module
+
+
+def rss_mib() -> float:
+    """Resident memory of this process now (not the peak)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def measure_memory(kube: KubeClient, n: int, *, with_baseline: bool) -> tuple[Store, Any]:
+    """Memory per object now (a real sync) and, on the same objects, for the baseline store; returns both stores
+    for the read-path comparison."""
     ident = f"n{n}"
     gc.collect()
+    rss_before = rss_mib()
     tracemalloc.start()
     baseline = tracemalloc.get_traced_memory()[0]
     _, store = await cache_sync(kube)
@@ -249,10 +295,167 @@ async def measure_memory(kube: KubeClient, n: int) -> None:
     current = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     assert len(store) == n
-    sample = store.list()[0]
+    sample = store.list(limit=1)[0]
     result(ident, "stored_bytes_per_object", len(json.dumps(sample, separators=(",", ":"))), "B")
     result(ident, "memory_per_object", (current - baseline) / n / 1024, "KiB")
-    del store
+    result(ident, "rss_after_sync", rss_mib(), "MiB")
+    result(ident, "rss_growth_per_object", (rss_mib() - rss_before) * 1024 / n, "KiB")
+    old_store = None
+    if with_baseline:
+        module = baseline_store_module()
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        # The same objects, decoded as the old reflector did (json.loads), for the old store to hold.
+        items = [json.loads(entry[0]) for shard in store.shards for entry in shard.objects.values()]
+        old_store = module.Store(RT.display)
+        old_store.shard(None).replace(items, store.resource_version)
+        del items
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        result(ident, "baseline_memory_per_object", (after - before) / n / 1024, "KiB")
+        result(ident, "memory_over_baseline", (current - baseline) / (after - before), "x")
+    return store, old_store
+
+
+def _per_call(fn: Any, repeat: int) -> float:
+    """Mean seconds per call over `repeat` calls."""
+    began = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - began) / repeat
+
+
+def _side_by_side(ident: str, name: str, new: Any, old: Any, repeat: int) -> None:
+    """Alternate rounds of the two contenders; report both medians and their ratio (new / old)."""
+    new_times, old_times = [], []
+    for _ in range(7):
+        old_times.append(_per_call(old, repeat))
+        new_times.append(_per_call(new, repeat))
+    a, b = statistics.median(new_times), statistics.median(old_times)
+    result(ident, f"{name}_us", a * 1e6, "us")
+    result(ident, f"{name}_baseline_us", b * 1e6, "us")
+    result(ident, f"{name}_over_baseline", a / b, "x")
+
+
+def _summary_row(obj: dict[str, Any]) -> dict[str, Any]:
+    return output.summarize(obj).model_dump(exclude_none=True, exclude_defaults=True)
+
+
+def measure_reads(store: Store, old_store: Any, n: int) -> None:
+    """A get and 100-row summary pages, this store against the baseline's, alternating (same objects)."""
+    ident = f"n{n}"
+    rng = random.Random(3)
+    keys = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in old_store.list(namespace=NAMESPACES[3])]
+    picks = [rng.choice(keys) for _ in range(1000)]
+    cycle = iter(picks * 10_000)
+
+    def get_new() -> None:
+        ns, name = next(cycle)
+        assert store.get(name, ns) is not None
+
+    def get_old() -> None:
+        ns, name = next(cycle)
+        assert dict(old_store.get(name, ns)) is not None  # the tool copied the shared object
+
+    _side_by_side(ident, "get", get_new, get_old, 2000)
+    budget = Settings().output_budget - 500
+
+    def answer(obj: dict[str, Any], fields: dict[str, Any]) -> None:
+        shaped, cut = _budgeted_object(obj, budget)
+        ObjectAnswer(resource=RT.display, source="cache", object=shaped, truncated=cut, **fields).model_dump_json()
+
+    def get_answer_new() -> None:  # what get_custom_resource does with a cached object, freshness included
+        ns, name = next(cycle)
+        obj = store.get(name, ns)
+        assert obj is not None
+        answer(obj, store.freshness(ns).as_fields())
+
+    def get_answer_old() -> None:
+        ns, name = next(cycle)
+        info = old_store.info()
+        answer(dict(old_store.get(name, ns)), {"stale_seconds": info.stale_seconds})
+
+    _side_by_side(ident, "get_answer", get_answer_new, get_answer_old, 500)
+    ns = NAMESPACES[5]
+
+    def page_new(namespace: str | None) -> Any:
+        return lambda: [_summary_row(o) for o in store.list(namespace=namespace, limit=101)[:100]]
+
+    def page_old(namespace: str | None) -> Any:
+        return lambda: [_summary_row(o) for o in old_store.list(namespace=namespace)[:100]]
+
+    assert page_new(ns)() == page_old(ns)()
+    # Warm: the same page again (what paging back, or polling a list, does). Cold: every call another namespace,
+    # so no decoded object is reused (the store keeps only HOT_OBJECTS decoded).
+    _side_by_side(ident, "page100_ns", page_new(ns), page_old(ns), 20 if n <= 10_000 else 3)
+    spaces = iter(NAMESPACES * 100_000)
+
+    def cold(make: Any) -> Any:
+        return lambda: make(next(spaces))()
+
+    _side_by_side(ident, "page100_ns_cold", cold(page_new), cold(page_old), 20 if n <= 10_000 else 3)
+    _side_by_side(ident, "page100_all", page_new(None), page_old(None), 10 if n <= 10_000 else 1)
+
+
+async def measure_list_answer(kube: KubeClient, settings: Settings, n: int) -> None:
+    """The list tool's cache answer (default limit 50; all namespaces, and one namespace), through the policy gate
+    as the tool reads it: time and bytes."""
+    ident = f"n{n}"
+    budget = settings.output_budget
+    async with CacheManager(kube, options=OPTIONS) as cache:
+        store = await cache.ensure(RT)
+        await store.wait_synced()
+        access = CacheAccess(cache, kube.policy)
+        view = access.get(RT)
+        assert view is not None
+        state = AppState(settings, kube, Discovery(kube), access, None)  # type: ignore[arg-type]  # no subscriptions
+        await _list_from_cache(state, RT, view, None, None, None, 50, {}, "summary")  # discovery warmed up
+        for scope, label in ((None, "all"), (NAMESPACES[1], "ns")):
+            times = []
+            for _ in range(20):
+                began = time.perf_counter()
+                answer = await _list_from_cache(state, RT, view, scope, None, None, 50, {}, "summary")
+                times.append(time.perf_counter() - began)
+            size = output.size_of(answer)
+            assert answer.count > 0
+            assert size <= budget, (size, budget)
+            result(ident, f"list_answer_{label}_ms", statistics.median(times) * 1000, "ms")
+            result(ident, f"list_answer_{label}_bytes", size, "B")
+        result(ident, "list_answer_ms", RESULTS[(ident, "list_answer_all_ms")], "ms")
+        result(ident, "output_budget", budget, "B")
+        result(ident, "list_answer_probes", sum(store.probes.values()), "count")
+
+
+async def measure_probes(kube: KubeClient, seconds: float, rate: float) -> None:
+    """A quiet, healthy cluster: gets at `rate`/s through the confirmer for `seconds`; probes per minute, and what
+    a read costs with and without one."""
+    async with CacheManager(kube, options=OPTIONS) as cache:
+        store = await cache.ensure(RT)
+        await store.wait_synced()
+        keys = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in store.list(limit=50)]
+        durations: list[float] = []
+        began = time.perf_counter()
+        i = 0
+        while time.perf_counter() - began < seconds:
+            ns, name = keys[i % len(keys)]
+            i += 1
+            t = time.perf_counter()
+            confirmed = await cache.confirm_get(RT, name, ns)
+            durations.append(time.perf_counter() - t)
+            assert confirmed.freshness.confirmed, confirmed.freshness
+            await anyio.sleep(max(0.0, began + i / rate - time.perf_counter()))
+        elapsed = time.perf_counter() - began
+        probes = store.probes["ok"] + store.probes["failed"]
+        durations.sort()
+        result("quiet", "reads", len(durations), "count")
+        result("quiet", "read_rate", len(durations) / elapsed, "reads/s")
+        result("quiet", "probes_per_minute", probes / elapsed * 60, "probes/min")
+        result("quiet", "probe_share_of_reads", probes / max(1, len(durations)) * 100, "%")
+        result("quiet", "bookmarks_seen", store.stats().events["BOOKMARK"], "count")
+        result("quiet", "read_p50", durations[len(durations) // 2] * 1000, "ms")
+        result("quiet", "read_max", durations[-1] * 1000, "ms")
 
 
 async def measure_latency(kube: KubeClient, writer: KubeClient, n: int, rate: float, seconds: float) -> None:
@@ -333,6 +536,8 @@ async def main(argv: Sequence[str]) -> int:
     parser.add_argument("--runs", type=int, default=5, help="alternating sync runs per size (median reported)")
     parser.add_argument("--rate", type=float, default=100.0, help="writes per second for the latency test")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of the latency test")
+    parser.add_argument("--quiet-seconds", type=float, default=60.0, help="duration of the quiet probe-rate test")
+    parser.add_argument("--quiet-rate", type=float, default=5.0, help="reads per second in the probe-rate test")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     mk_logging.configure(level="warning")
@@ -345,11 +550,18 @@ async def main(argv: Sequence[str]) -> int:
             created = 0
             for n in sizes:
                 seconds = await create_objects(writer, created, n)
-                print(f"# created {n - created} objects in {seconds:.1f} s", file=sys.stderr, flush=True)
+                result(f"n{n}", "created_seconds", seconds, "s")
+                result(f"n{n}", "created_per_second", (n - created) / seconds, "obj/s")
                 created = n
                 await measure_sync(kube, n, args.runs)
-                await measure_memory(kube, n)
+                store, old_store = await measure_memory(kube, n, with_baseline=True)
+                measure_reads(store, old_store, n)
+                del store, old_store
+                gc.collect()
+                await measure_list_answer(kube, settings, n)
             await measure_latency(kube, writer, sizes[-1], args.rate, args.seconds)
+            if args.quiet_seconds > 0:
+                await measure_probes(kube, args.quiet_seconds, args.quiet_rate)
         finally:
             await kube.aclose()
             await writer.aclose()

@@ -186,12 +186,19 @@ async def _reply(send: Send, status: int, body: dict[str, str], *, challenge: st
     await send({"type": "http.response.body", "body": payload})
 
 
+# Idle keep-alive on the MCP listener. Longer than clients' and load balancers' own idle timeouts (httpx 5 s, cloud
+# load balancers 60 s): when the server closes first, a request already sent on that connection fails with a reset.
+HTTP_KEEP_ALIVE_SECONDS = 75
+
+
 async def serve(app: ASGIApp, host: str, port: int) -> None:
     """Run a guarded ASGI app with uvicorn until cancelled, then shut it down gracefully (open streams closed, the
     app's lifespan exited) within a few seconds. Signals stay with whoever runs us."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, lifespan="on", timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS
+    )
     server = uvicorn.Server(config)
     stopped = anyio.Event()
 

@@ -168,6 +168,15 @@ def metrics(state: DaemonState) -> str:
         lines.append(
             f'mcp_k8s_cache_stale_seconds{{resource="{w.resource_type.display}"}} {w.store.stale_seconds or 0:.3f}'
         )
+    lines += [
+        "# HELP mcp_k8s_cache_watches_active WATCH requests open to the API server now (one per type and namespace"
+        " shard, shared by every client).",
+        "# TYPE mcp_k8s_cache_watches_active gauge",
+    ]
+    for w in watched:
+        lines.append(
+            f'mcp_k8s_cache_watches_active{{resource="{w.resource_type.display}"}} {w.store.stats().watches_open}'
+        )
     counters = (
         ("mcp_k8s_cache_events_total", "Watch events applied, by type.", "events", "type"),
         ("mcp_k8s_cache_lists_total", "Completed LISTs, by reason.", "lists", "reason"),

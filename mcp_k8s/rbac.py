@@ -26,9 +26,14 @@ class Rule:
     group: str
     resources: tuple[str, ...]
     verbs: tuple[str, ...]
+    names: tuple[str, ...] = ()  # resourceNames: only these objects
 
     def as_dict(self) -> dict[str, Any]:
-        return {"apiGroups": [self.group], "resources": list(self.resources), "verbs": list(self.verbs)}
+        out: dict[str, Any] = {"apiGroups": [self.group], "resources": list(self.resources)}
+        if self.names:
+            out["resourceNames"] = list(self.names)
+        out["verbs"] = list(self.verbs)
+        return out
 
 
 def watched_types(settings: Settings) -> list[tuple[str, str]]:
@@ -73,6 +78,12 @@ def rules(settings: Settings) -> list[Rule]:
     return out + common_rules(writes=writes)
 
 
+def definition_rules(settings: Settings) -> list[Rule]:
+    """Reading the watched types' CRDs (their printer columns shape list answers): cluster-scoped, named ones only."""
+    names = tuple(f"{plural}.{group}" for group, plural in watched_types(settings) if group)
+    return [Rule("apiextensions.k8s.io", ("customresourcedefinitions",), ("get",), names)] if names else []
+
+
 def auth_rules(settings: Settings) -> list[Rule]:
     """What the chosen HTTP authentication needs (cluster-scoped objects, so always a ClusterRole)."""
     if settings.auth != "kubernetes":
@@ -96,6 +107,8 @@ def chart_catalog() -> dict[str, Any]:
         },
         "common": {mode: [r.as_dict() for r in common_rules(writes=writes)] for mode, writes in modes.items()},
         "clusterWide": [r.as_dict() for r in CLUSTER_WIDE_RULES],
+        # The chart adds resourceNames (plural.group of each watched type) as definition_rules does.
+        "definition": definition_rules(Settings(watch=("name.group",)))[0].as_dict() | {"resourceNames": []},
         "auth": {
             "kubernetes": [r.as_dict() for r in auth_rules(Settings(auth="kubernetes"))],
             "impersonate": [r.as_dict() for r in auth_rules(Settings(auth="kubernetes", impersonate=True))],
@@ -119,6 +132,10 @@ def manifest(settings: Settings, *, service_account: str, namespace: str) -> str
         cluster_rules = [*granted, *(r.as_dict() for r in CLUSTER_WIDE_RULES)]
         docs.append(_role("ClusterRole", name, cluster_rules, None))
         docs.append(_binding("ClusterRoleBinding", name, "ClusterRole", subject, None))
+    definitions = [r.as_dict() for r in definition_rules(settings)]
+    if definitions:
+        docs.append(_role("ClusterRole", f"{name}-definitions", definitions, None))
+        docs.append(_binding("ClusterRoleBinding", f"{name}-definitions", "ClusterRole", subject, None))
     needed = [r.as_dict() for r in auth_rules(settings)]
     if needed:
         docs.append(_role("ClusterRole", f"{name}-auth", needed, None))

@@ -18,7 +18,7 @@ from tests.cluster import TestCluster, start_session_cluster
 
 # Fixture modules shared by integration and e2e tests. Registered here, once: a session fixture imported into two
 # conftest files would exist twice (two KWOK controllers fighting over the same nodes).
-pytest_plugins = ["tests.plugins.cluster", "tests.plugins.kwok"]
+pytest_plugins = ["tests.plugins.least_privilege", "tests.plugins.cluster", "tests.plugins.kwok"]
 
 ROOT = Path(__file__).resolve().parent
 _LIVE_DIRS = ("integration", "e2e", "security")

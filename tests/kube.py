@@ -119,6 +119,26 @@ async def grant(
         await rbac.create_namespaced_role_binding(namespace, binding)
 
 
+async def apply_rbac(api: client.ApiClient, docs: Iterable[dict[str, Any]]) -> None:
+    """Create the objects `mcp-k8s rbac` prints (ServiceAccount, Roles, ClusterRoles and their bindings)."""
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    for doc in docs:
+        ns = doc["metadata"].get("namespace")
+        match doc["kind"]:
+            case "ServiceAccount":
+                await core.create_namespaced_service_account(ns, doc)
+            case "Role":
+                await rbac.create_namespaced_role(ns, doc)
+            case "RoleBinding":
+                await rbac.create_namespaced_role_binding(ns, doc)
+            case "ClusterRole":
+                await rbac.create_cluster_role(doc)
+            case "ClusterRoleBinding":
+                await rbac.create_cluster_role_binding(doc)
+            case kind:
+                raise AssertionError(f"`mcp-k8s rbac` printed an unexpected {kind}")
+
+
 async def service_account_kubeconfig(
     api: client.ApiClient,
     admin_kubeconfig: Path,

@@ -13,8 +13,9 @@ import builtins
 from collections.abc import Sequence
 
 from mcp_k8s import errors, policy
+from mcp_k8s.cache.freshness import Confirmed
 from mcp_k8s.cache.manager import CacheManager
-from mcp_k8s.cache.store import ChangeWindow, Obj, Status, Store, StoreInfo, Subscription
+from mcp_k8s.cache.store import ChangeWindow, Freshness, Key, Obj, Status, Store, StoreInfo, Subscription
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.kube.reviews import Reviews
 
@@ -124,21 +125,38 @@ class CachedType:
         await self._access.authorize(_request(self.resource_type, "get", self._ns(namespace), name))
         return self._store.get(name, self._ns(namespace))
 
+    async def confirmed_get(self, name: str, namespace: str | None = None) -> Confirmed | None:
+        """The object (None when not cached) with the freshness its answer may claim: probes the server first when
+        the watch has been silent too long, and returns the server's copy when the cache lagged."""
+        await self._access.authorize(_request(self.resource_type, "get", self._ns(namespace), name))
+        if (self._ns(namespace) or "", name) not in self._store:
+            return None
+        return await self._access._manager.confirm_get(self.resource_type, name, self._ns(namespace))
+
+    async def freshness(self, namespace: str | None = None) -> Freshness:
+        """What a list answer covering `namespace` (None: all) may claim, probing first when due (no objects)."""
+        return await self._access._manager.confirm_list(self.resource_type, self._ns(namespace))
+
     async def list(
         self,
         *,
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        after: Key | None = None,
+        limit: int | None = None,
     ) -> builtins.list[Obj]:
-        """Objects the caller may see: one namespace, or (namespace None) every namespace the policy allows."""
+        """Objects the caller may see, in key order: one namespace, or (namespace None) every namespace the policy
+        allows. `after`/`limit` page through them at the cost of the page alone."""
         scopes = await self._permitted("list", self._ns(namespace))
-        if scopes is None:
-            return self._store.list(namespace=None, label_selector=label_selector, field_selector=field_selector)
-        out: builtins.list[Obj] = []
-        for ns in scopes:
-            out += self._store.list(namespace=ns, label_selector=label_selector, field_selector=field_selector)
-        return out
+        return self._store.list(
+            namespace=self._ns(namespace),
+            label_selector=label_selector,
+            field_selector=field_selector,
+            after=after,
+            limit=limit,
+            namespaces=None if scopes is None else {ns or "" for ns in scopes},
+        )
 
     async def changes_since(
         self, resource_version: str | None = None, seconds: float | None = None, namespace: str | None = None

@@ -8,7 +8,9 @@ Use it as an async context manager around the server's lifetime (or `await tg.st
         ...
 
 `ensure` starts watching on first use and returns at once; `await store.wait_synced(timeout)` waits for the first
-full LIST. Leaving the block cancels every reflector (closing its open LIST or WATCH response) and ends every
+full LIST. Reads that will be answered from a store go through `confirm_get` / `confirm_list` first, which probe
+the server when the watch has been silent too long (cache/freshness.py) and say what the answer may claim.
+Leaving the block cancels every reflector (closing its open LIST or WATCH response) and ends every
 subscription; the KubeClient (and its aiohttp sessions) stays the caller's to close.
 """
 
@@ -21,8 +23,9 @@ from dataclasses import dataclass
 import anyio
 import anyio.abc
 
+from mcp_k8s.cache.freshness import PROBE_TIMEOUT, Confirmed, Confirmer
 from mcp_k8s.cache.reflector import Reflector, ReflectorOptions
-from mcp_k8s.cache.store import DEFAULT_CHANGE_LOG_SIZE, Store, StoreInfo
+from mcp_k8s.cache.store import DEFAULT_CHANGE_LOG_SIZE, Freshness, FreshnessPolicy, Store, StoreInfo
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.logging import get_logger
@@ -38,6 +41,7 @@ class WatchedType:
 
     resource_type: ResourceType
     store: Store
+    confirmer: Confirmer
 
     def info(self) -> StoreInfo:
         return self.store.info()
@@ -56,9 +60,13 @@ class CacheManager:
         *,
         options: ReflectorOptions | None = None,
         change_log_size: int = DEFAULT_CHANGE_LOG_SIZE,
+        freshness: FreshnessPolicy | None = None,
+        probe_timeout: float = PROBE_TIMEOUT,
     ) -> None:
         self._kube = kube
         self._options = options or ReflectorOptions()
+        self._freshness = freshness or FreshnessPolicy()
+        self._probe_timeout = probe_timeout
         self._change_log_size = change_log_size
         self._watched: dict[tuple[str, str, str], WatchedType] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -116,8 +124,14 @@ class CacheManager:
                 if wanted is None and store.namespaces is not None:
                     raise ValueError(f"{rt.display} is already watched per namespace ({list(store.namespaces)})")
                 return store
-            store = Store(rt.display, namespaces=wanted, change_log_size=self._change_log_size)
-            self._watched[_key(rt)] = WatchedType(rt, store)
+            store = Store(
+                rt.display,
+                namespaces=wanted,
+                change_log_size=self._change_log_size,
+                freshness_policy=self._freshness,
+            )
+            confirmer = Confirmer(self._kube, rt, store, timeout=self._probe_timeout)
+            self._watched[_key(rt)] = WatchedType(rt, store, confirmer)
             for shard in store.shards:
                 reflector = Reflector(self._kube, rt, shard, options=self._options)
                 self._task_group.start_soon(reflector.run, name=f"reflector {rt.display} {shard.namespace or '*'}")
@@ -128,6 +142,14 @@ class CacheManager:
         """The store for `rt` if it is watched (same group, version and plural), else None."""
         found = self._watched.get(_key(rt))
         return found.store if found is not None else None
+
+    async def confirm_get(self, rt: ResourceType, name: str, namespace: str | None) -> Confirmed:
+        """A cached object (or the server's newer one) with the freshness its answer may claim; `rt` is watched."""
+        return await self._watched[_key(rt)].confirmer.confirm_get(name, namespace)
+
+    async def confirm_list(self, rt: ResourceType, namespace: str | None) -> Freshness:
+        """The freshness a list answer from `rt`'s store may claim (probing first when due); `rt` is watched."""
+        return await self._watched[_key(rt)].confirmer.confirm_list(namespace)
 
     def watched(self) -> list[WatchedType]:
         """Every watched type with its store, sorted by display name."""

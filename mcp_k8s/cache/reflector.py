@@ -9,6 +9,9 @@ reconnects silently and has no read timeout. We read the raw stream line by line
            NotOlderThan list → RV "".
     WATCH  allowWatchBookmarks, timeoutSeconds U(300, 600), client sock_read inactivity timeout; never without
            an RV; a partial line is never applied.
+    probe  a freshness probe that got no answer (cache/freshness.py) → drop the watch, re-watch now (a silent
+           stream is not waited out to the inactivity timeout); a 5xx answer → relist now (its error becomes the
+           status); an answer while we back off → re-watch now.
     ended  clean EOF → re-watch at once (a 0-event watch under 1 s → backoff + relist); disconnect → backoff +
            re-watch; stall (sock_read) → re-watch; refused → backoff + re-watch.
     ERROR  410 → relist NotOlderThan; 504 too-large → relist ""; 429 → wait max(backoff, retryAfterSeconds) +
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import enum
 import gc
-import json
 import random
 import time
 from collections.abc import Callable
@@ -30,9 +32,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
+import orjson
 
 from mcp_k8s import errors, policy
-from mcp_k8s.cache.store import Shard, Status
+from mcp_k8s.cache.store import Entry, Key, Shard, Status, encode
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.logging import get_logger
@@ -124,12 +127,12 @@ class _ListExpired(Exception):
 
 
 def _parse(data: bytes) -> Any:
-    """json.loads with the cyclic GC paused: a page allocates ~15k containers, and GC passes over a large heap
+    """orjson.loads with the cyclic GC paused: a page allocates ~15k containers, and GC passes over a large heap
     dominate bulk loads (watch_cache.md §d). Nothing awaits in here, so no other task runs meanwhile."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return json.loads(data)
+        return orjson.loads(data)
     finally:
         if enabled:
             gc.enable()
@@ -185,6 +188,16 @@ class Reflector:
         self._path = resource_type.path(self.namespace)
         self._log = log.bind(resource=resource_type.display, namespace=self.namespace)
         self._internal_errors_since: float | None = None
+        self._interruptible: anyio.CancelScope | None = None  # the open watch, or a backoff sleep
+        self._restart_reason = ""
+        self._restart_relist = False
+        shard.on_restart = self._restart
+
+    def _restart(self, why: str, relist: bool) -> None:
+        """Called through the shard when a probe decides: end the current watch or backoff at once."""
+        if self._interruptible is not None:
+            self._restart_reason, self._restart_relist = why, relist
+            self._interruptible.cancel()
 
     # --- the loop ---------------------------------------------------------------------------------------------
 
@@ -254,7 +267,9 @@ class Reflector:
         if outcome.backoff or outcome.at_least:
             delay = max(self._backoff.next_delay() if outcome.backoff else 0.0, outcome.at_least)
             self._log.debug("watch cache backing off", seconds=round(delay, 3), reason=outcome.reason)
-            await anyio.sleep(delay)
+            with anyio.CancelScope() as self._interruptible:
+                await anyio.sleep(delay)
+            self._interruptible = None
         if outcome.action is _Action.REWATCH:
             return False, "", outcome.reason
         list_rv = self.shard.resource_version if outcome.from_last_rv else ""
@@ -266,7 +281,7 @@ class Reflector:
         """Paginated LIST into a new dict, then one synchronous swap (`Shard.replace`)."""
         op = errors.Operation(verb="list", resource=self.resource_type.qualified, namespace=self.namespace)
         started = self._clock()
-        items: list[dict[str, Any]] = []
+        entries: dict[Key, Entry] = {}
         token: str | None = None
         query_rv = rv
         restarted = False
@@ -287,7 +302,7 @@ class Reflector:
                     # client-go pager FullListIfExpired: the continue token's snapshot was compacted.
                     self.shard.stats.list_failures["continue_expired"] += 1
                     self._log.info("continue token expired; restarting the list from the first page")
-                    items, token, query_rv, restarted = [], None, "", True
+                    entries, token, query_rv, restarted = {}, None, "", True
                     continue
                 if query_rv:
                     raise _ListExpired from None
@@ -311,15 +326,15 @@ class Reflector:
                 for item in page:
                     item.setdefault("kind", kind)
                     item.setdefault("apiVersion", self.resource_type.api_version)
-            items += page
+            entries.update(encode(item) for item in page)  # stored form now: decoded pages never pile up
             meta = doc.get("metadata") or {}
             list_rv = str(meta.get("resourceVersion") or list_rv)
             token = meta.get("continue") or None
             pages += 1
             if not token:
                 break
-        count = self.shard.replace(items, list_rv, reason=reason)
-        del items
+        count = self.shard.replace_entries(entries, list_rv, reason=reason)
+        del entries
         if count >= self.options.gc_freeze_min_objects:
             gc.freeze()  # the store is long-lived: stop the cyclic GC from rescanning it on every pass
         elapsed = self._clock() - started
@@ -338,6 +353,28 @@ class Reflector:
     # --- WATCH ------------------------------------------------------------------------------------------------
 
     async def _watch(self) -> _Outcome:
+        """One watch request from the shard's RV, read to its end (or until a probe restarts it)."""
+        with anyio.CancelScope() as self._interruptible:
+            try:
+                return await self._watch_stream()
+            finally:
+                self._interruptible = None
+        if self._restart_relist:
+            return _Outcome(
+                _Action.RELIST,
+                "probe_error",
+                f"{self._restart_reason}; relisting {self.resource_type.display}.",
+                backoff=False,
+            )
+        return _Outcome(
+            _Action.REWATCH,
+            "unconfirmed",
+            f"{self._restart_reason}; restarting the watch on {self.resource_type.display} from resourceVersion "
+            f"{self.shard.resource_version}.",
+            backoff=False,
+        )
+
+    async def _watch_stream(self) -> _Outcome:
         """One watch request from the shard's RV, read to its end; returns what happened."""
         import aiohttp
 
@@ -364,6 +401,7 @@ class Reflector:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             return self._transport_outcome("connect", exc)
         clean = False
+        self.shard.stats.watches_open += 1
         try:
             if response.status != 200:
                 body = await _read_capped(response, _MAX_ERROR_BODY)
@@ -410,6 +448,7 @@ class Reflector:
         except (aiohttp.ClientError, OSError) as exc:
             return self._transport_outcome("disconnected", exc)
         finally:
+            self.shard.stats.watches_open -= 1
             if clean:
                 response.release()
             else:
@@ -420,7 +459,7 @@ class Reflector:
         if not line.strip():
             return None
         try:
-            event = json.loads(line)
+            event = orjson.loads(line)
         except ValueError:
             return self._garbage("a line that is not JSON")
         if not isinstance(event, dict):

@@ -224,6 +224,11 @@ class FieldSelector:
     def matches_object(self, obj: Mapping[str, Any]) -> bool:
         return all((_FIELD_GETTERS[f](obj) == v) is eq for f, eq, v in self.terms)
 
+    def matches_key(self, namespace: str, name: str) -> bool:
+        """The same test on an object's key alone (the store keeps objects encoded; the key is all it needs)."""
+        have = {"metadata.name": name, "metadata.namespace": namespace}
+        return all((have[f] == v) is eq for f, eq, v in self.terms)
+
     def value_of(self, field: str) -> str | None:
         """The value an equality term pins `field` to (lets the store jump to one namespace or one name)."""
         return next((v for f, eq, v in self.terms if f == field and eq), None)

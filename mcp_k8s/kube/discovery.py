@@ -101,6 +101,10 @@ class PrinterColumn:
 class _Snapshot:
     types: list[ResourceType] = field(default_factory=list)
     fetched_at: float = 0.0
+    # (name, group, version) → what it resolved to, for this snapshot only: every tool call resolves its type, and
+    # scanning every served type's names each time was a visible share of a cached read. Only hits are kept, so the
+    # memo is bounded by the names the server serves.
+    resolved: dict[tuple[str, str | None, str | None], ResourceType] = field(default_factory=dict)
 
 
 class Discovery:
@@ -161,10 +165,16 @@ class Discovery:
         wanted = name.strip()
         if not wanted:
             raise errors.InvalidInput("plural is empty; give a resource type such as 'widgets' or 'Widget'.")
+        key = (wanted, group, version)
         for refresh in (False, True):
             types = await self.all_types(refresh=refresh)
-            found = _match(types, wanted, group, version)
+            snapshot = self._snapshot
+            found = snapshot.resolved.get(key) if snapshot.types is types else None
+            if found is None:
+                found = _match(types, wanted, group, version)
             if found is not None:
+                if snapshot.types is types:
+                    snapshot.resolved[key] = found
                 return found
         raise self._not_found(await self.all_types(), wanted, group, version)
 

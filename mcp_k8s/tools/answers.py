@@ -17,6 +17,17 @@ from mcp_k8s.kube.events import EventRow
 RowT = TypeVar("RowT")
 
 
+class CacheFreshness(BaseModel):
+    """How current a cached answer is known to be (cache/store.py's state table)."""
+
+    freshness: Literal["confirmed", "unconfirmed"] = Field(
+        description="confirmed: the server was heard from within seconds, or a probe just answered"
+    )
+    last_heard_seconds: float | None = Field(default=None, description="Since the watch last heard from the server")
+    unconfirmed_since: str | None = Field(default=None, description="UTC time freshness was last confirmed")
+    lagged: bool | None = Field(default=None, description="The cache held an older copy; this is the server's")
+
+
 class Listing(BaseModel, Generic[RowT]):
     """A page of rows. `namespace` absent: every (allowed) namespace, or a cluster-scoped type."""
 
@@ -36,6 +47,7 @@ class ResourceList(Listing[dict[str, Any]]):
     resource_version: str | None = None
     synced: bool | None = None
     stale_seconds: float | None = None
+    cache: CacheFreshness | None = None  # source=cache: how current it is known to be
     note: str | None = None
 
 
@@ -47,6 +59,7 @@ class ObjectAnswer(BaseModel):
     source: Literal["cache", "api"]
     resource_version: str | None = None
     stale_seconds: float | None = None
+    cache: CacheFreshness | None = None  # source=cache: how current it is known to be
     object: dict[str, Any]
     conditions: list[output.Condition] | None = Field(default=None, description="describe: all status conditions")
     events: list[EventRow] | None = Field(default=None, description="describe: recent events, newest first")

@@ -56,11 +56,20 @@ _MAX_BODY_TEXT = 1_000_000
 
 
 async def _target(
-    state: AppState, plural: str, group: str | None, version: str | None, namespace: str | None
+    state: AppState,
+    plural: str,
+    group: str | None,
+    version: str | None,
+    namespace: str | None,
+    *,
+    all_namespaces: bool = False,
 ) -> tuple[ResourceType, str | None]:
-    """Resolve the type, and the namespace only for namespaced types."""
+    """Resolve the type, and the namespace only for namespaced types (an all-namespaces listing has no default
+    namespace to resolve, and one outside --allowed-namespaces would refuse it)."""
     rt = await state.resource_type(plural, group, version)
-    return rt, (await state.namespace(namespace) if rt.namespaced else None)
+    if not rt.namespaced or all_namespaces:
+        return rt, None
+    return rt, await state.namespace(namespace)
 
 
 def _parse_document(value: Any, what: str) -> Any:
@@ -104,9 +113,9 @@ async def list_custom_resources(
 ) -> ResourceList:
     """List custom resources of one type: rows with the CRD's columns, or full objects."""
     state = app(ctx)
-    rt, ns = await _target(state, plural, group, version, None if all_namespaces else namespace)
+    rt, ns = await _target(state, plural, group, version, namespace, all_namespaces=all_namespaces)
     token = output.decode_token(continue_token) if continue_token else {}
-    scope = None if (all_namespaces or not rt.namespaced) else ns
+    scope = ns
     if token.get("src", "cache") == "cache":
         store = await reading.readable_store(state, rt, scope)
         if store is not None:
@@ -138,10 +147,15 @@ async def _list_from_cache(
 ) -> ResourceList:
     """A page from the watch cache. Pages resume after the last (namespace, name) shown, so churn between pages
     neither repeats nor skips objects that existed throughout."""
-    objects = await store.list(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
+    fresh = await store.freshness(namespace)  # first: probes when the watch has been silent, then we read
     after = tuple(token.get("after") or ())
-    if after:
-        objects = [o for o in objects if _key(o) > after]
+    objects = await store.list(
+        namespace=namespace,
+        label_selector=label_selector,
+        field_selector=field_selector,
+        after=(after[0], after[1]) if len(after) == 2 else None,
+        limit=limit + 1,  # one more tells whether there is a next page
+    )
     page = objects[:limit]
     row = await _row_maker(state, rt, view)
     items = [row(item) for item in page]
@@ -153,7 +167,7 @@ async def _list_from_cache(
         source="cache",
         resource_version=info.resource_version,
         synced=info.synced,
-        stale_seconds=round(info.stale_seconds, 3) if info.stale_seconds is not None else None,
+        **fresh.as_fields(),
         count=0,
         items=[],
     )
@@ -270,6 +284,7 @@ async def get_custom_resource(
         source=read.source,
         resource_version=read.resource_version,
         stale_seconds=read.stale_seconds,
+        cache=read.cache,
         object={},
     )
     meta = obj.get("metadata") or {}

@@ -99,6 +99,7 @@ class Read:
     object: dict[str, Any]
     source: Literal["cache", "api"]
     stale_seconds: float | None
+    cache: dict[str, Any] | None = None  # source=cache: freshness, last_heard_seconds, unconfirmed_since, lagged
 
     @property
     def resource_version(self) -> str | None:
@@ -109,10 +110,10 @@ async def read_object(state: AppState, rt: ResourceType, namespace: str | None, 
     """One object from the cache when it can answer, else from the API (get_custom_resource, k8s:// reads, and
     the existence check before a confirmation)."""
     store = await readable_store(state, rt, namespace)
-    cached = await store.get(name, namespace) if store is not None else None
-    if store is not None and cached is not None:
-        info = store.info()
-        stale = round(info.stale_seconds, 3) if info.stale_seconds is not None else None
-        return Read(dict(cached), "cache", stale)  # the store holds objects already stripped
+    # Probes the server first when the watch has been silent; the server's copy when the cache lagged.
+    found = await store.confirmed_get(name, namespace) if store is not None else None
+    if found is not None and found.object is not None:
+        fields = found.freshness.as_fields()
+        return Read(found.object, "cache", fields["stale_seconds"], fields["cache"])  # stored stripped already
     # A cache miss is confirmed with the API: the cache may be a few milliseconds behind a create.
     return Read(output.strip_object(await resources.get_object(state.kube, rt, namespace, name)), "api", None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -14,25 +13,10 @@ from kubernetes_asyncio import client
 
 from mcp_k8s.settings import Settings
 from tests.cluster import TestCluster
-from tests.kube import service_account_kubeconfig
+from tests.kube import apply_rbac, service_account_kubeconfig
 from tests.plugins.cluster import call, error, mcp_client
 
 pytestmark = pytest.mark.anyio
-
-
-async def apply(admin: client.ApiClient, docs: list[dict[str, Any]]) -> None:
-    rbac = client.RbacAuthorizationV1Api(admin)
-    for doc in docs:
-        ns = doc["metadata"].get("namespace")
-        match doc["kind"]:
-            case "ServiceAccount":
-                await client.CoreV1Api(admin).create_namespaced_service_account(ns, doc)
-            case "Role":
-                await rbac.create_namespaced_role(ns, doc)
-            case "RoleBinding":
-                await rbac.create_namespaced_role_binding(ns, doc)
-            case kind:
-                raise AssertionError(f"unexpected {kind} for a namespace-restricted server")
 
 
 async def test_generated_rbac_is_enough_and_no_more(
@@ -43,8 +27,18 @@ async def test_generated_rbac_is_enough_and_no_more(
     result = await anyio.run_process([*argv, "--service-account-namespace", namespace])
     printed = result.stdout.decode()
     docs = [d for d in yaml.safe_load_all(printed) if d]
-    assert [d["kind"] for d in docs] == ["ServiceAccount", "Role", "RoleBinding"]
-    await apply(admin, docs)
+    kinds = ["ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"]
+    assert [d["kind"] for d in docs] == kinds
+    # Cluster-wide, only reading the watched type's own definition (its printer columns).
+    assert docs[3]["rules"] == [
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "resourceNames": ["widgets.example.com"],
+            "verbs": ["get"],
+        }
+    ]
+    await apply_rbac(admin, docs)
     kubeconfig = await service_account_kubeconfig(
         admin, cluster.kubeconfig, namespace, "agent", tmp_path / "agent.yaml"
     )

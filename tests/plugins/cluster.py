@@ -24,6 +24,7 @@ from tests.kube import (
     grant,
     service_account_kubeconfig,
 )
+from tests.plugins.least_privilege import LeastPrivilege
 
 
 @pytest.fixture
@@ -68,9 +69,22 @@ def make_user(cluster: TestCluster, admin: client.ApiClient, namespace: str, tmp
 
 
 @pytest.fixture
-def settings(cluster: TestCluster) -> Settings:
-    """Server settings pointed at the test cluster (admin credentials)."""
-    return Settings(kubeconfig=cluster.kubeconfig)
+async def settings(
+    cluster: TestCluster,
+    admin: client.ApiClient,
+    namespace: str,
+    tmp_path: Path,
+    least_privilege: LeastPrivilege | None,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Settings]:
+    """Server settings pointed at the test cluster: admin credentials, or under `MCP_K8S_TEST_AS` those of a
+    ServiceAccount bound only to the generated RBAC (tests/plugins/least_privilege.py). Tests that make their own
+    limited users (`make_user`) keep the admin's settings to start from."""
+    if least_privilege is None or "make_user" in request.fixturenames:
+        yield Settings(kubeconfig=cluster.kubeconfig)
+        return
+    async with least_privilege.settings(admin, namespace, tmp_path) as limited:
+        yield limited
 
 
 @pytest.fixture(params=["auto", "legacy"])

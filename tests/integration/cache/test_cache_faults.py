@@ -16,7 +16,6 @@ import pytest
 from mcp_k8s import sandbox
 from mcp_k8s.cache.manager import CacheManager
 from mcp_k8s.cache.store import ChangeType, Status
-from tests.cluster import TestCluster
 from tests.integration.cache.support import (
     FAST,
     WIDGETS,
@@ -34,12 +33,6 @@ from tests.kube import api_client, apply_test_crds, create_namespace
 from tests.proxy import tcp_proxy
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
-
-
-@pytest.fixture
-def own_plane_allowed(cluster: TestCluster) -> None:
-    if cluster.external:
-        pytest.skip("needs the local control-plane binaries")
 
 
 @pytest.mark.usefixtures("own_plane_allowed")

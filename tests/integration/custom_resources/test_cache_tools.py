@@ -42,6 +42,10 @@ async def test_reads_come_from_the_cache_and_stay_current(
         first = await call(c, "list_custom_resources", plural="wg", namespace=namespace)
         assert first["source"] == "cache"
         assert first["synced"] is True
+        assert first["cache"]["freshness"] == "confirmed"  # the watch was heard from seconds ago (or a probe answered)
+        assert first["cache"]["last_heard_seconds"] < 60
+        assert first["stale_seconds"] == 0
+        assert "unconfirmed_since" not in first["cache"]
         assert [i["name"] for i in first["items"]] == ["before"]
         # A change made straight through the API (not through the tool) must become visible through the tool.
         latencies = []
@@ -61,6 +65,11 @@ async def test_reads_come_from_the_cache_and_stay_current(
             latencies.append(time.monotonic() - started)
         print(f"API write -> visible through get_custom_resource from the cache: max {max(latencies) * 1000:.1f} ms")
         assert max(latencies) < 2.0
+        await anyio.sleep(3.2)  # the watch is now quiet for longer than it may vouch for without asking
+        got = await call(c, "get_custom_resource", plural="wg", name="before", namespace=namespace)
+        assert got["source"] == "cache"
+        assert got["cache"]["freshness"] == "confirmed"  # confirmed by a quorum read of the object
+        assert got["cache"]["last_heard_seconds"] is not None
         listed = await call(c, "list_custom_resources", plural="wg", namespace=namespace, limit=2)
         assert listed["source"] == "cache"
         names = [i["name"] for i in listed["items"]]

@@ -85,7 +85,7 @@ HANG = "hang"  # keep the stream open and silent until the client goes away
 
 @dataclass
 class Seen:
-    kind: str  # list | watch | discovery
+    kind: str  # list | watch | discovery | get
     query: dict[str, str]
     at: float
 
@@ -99,6 +99,7 @@ class FakeApi:
         self.expire_continue = 0  # answer this many continue-token requests with 410
         self.list_gate: anyio.Event | None = None  # when set, pages after the first wait for it
         self.served = True
+        self.frozen: anyio.Event | None = None  # when set, LIST and GET requests wait for it (a frozen server)
         self.seen: list[Seen] = []
         self._changed = anyio.Event()
         self.url = ""
@@ -148,8 +149,19 @@ class FakeApi:
             return await self._watch(request)
         return await self._list(request)
 
+    async def item(self, request: web.Request) -> web.StreamResponse:
+        self._record("get", request)
+        if self.frozen is not None:
+            await self.frozen.wait()
+        found = self.objects.get((request.match_info["namespace"], request.match_info["name"]))
+        if found is None:
+            return _json(status(404, "NotFound", "widgets not found"), 404)
+        return _json(found)
+
     async def _list(self, request: web.Request) -> web.StreamResponse:
         self._record("list", request)
+        if self.frozen is not None:
+            await self.frozen.wait()
         if not self.served:
             return _json(status(404, "NotFound", "the server could not find the requested resource"), 404)
         if self.lists:
@@ -223,6 +235,7 @@ async def serve(fake: FakeApi, tmp_path: Path) -> AsyncIterator[Path]:
     app.router.add_get(BASE, fake.discovery)
     app.router.add_get(f"{BASE}/widgets", fake.collection)
     app.router.add_get(f"{BASE}/namespaces/{{namespace}}/widgets", fake.collection)
+    app.router.add_get(f"{BASE}/namespaces/{{namespace}}/widgets/{{name}}", fake.item)
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

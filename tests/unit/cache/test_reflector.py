@@ -137,6 +137,17 @@ async def test_watch_events_and_bookmarks_are_applied(tmp_path: Path) -> None:
         assert store.stats().events == {"ADDED": 1, "MODIFIED": 1, "DELETED": 1, "BOOKMARK": 1}
 
 
+async def test_open_watches_are_counted_while_open(tmp_path: Path) -> None:
+    """The daemon's mcp_k8s_cache_watches_active: one while the WATCH is open, none once the reflector stops."""
+    fake = FakeApi()
+    seed(fake, 1)
+    fake.watches = [[bookmark(200), HANG]]
+    async with running(fake, tmp_path) as store:
+        assert await store.wait_for_resource_version("200", timeout=5)
+        assert store.stats().watches_open == 1
+    assert store.stats().watches_open == 0
+
+
 async def test_410_on_a_continue_page_restarts_the_list_from_page_one(tmp_path: Path) -> None:
     fake = FakeApi()
     seed(fake, 5)
