@@ -105,7 +105,7 @@ def leastpriv(session: nox.Session) -> None:
     `nox -s leastpriv -- read-only` runs one configuration; further arguments go to pytest.
     """
     _install(session, "test")
-    session.run("python", "-m", "mcp_k8s.binaries")
+    session.run("python", "-m", "mcp_k8s.sandbox")
     args = list(session.posargs)
     configurations = ["default", "read-only", "allowed-namespaces"]
     if args and args[0] in configurations:
@@ -217,5 +217,5 @@ def soak(session: nox.Session) -> None:
     """Watch-cache soak (not in the default run): steady writes, connection drops, cache == fresh LIST checked
     every minute; `nox -s soak -- --minutes 60` (default 60)."""
     _install(session, "test")
-    session.run("python", "-m", "mcp_k8s.binaries")
+    session.run("python", "-m", "mcp_k8s.sandbox")
     session.run("python", "bench/soak_cache.py", *session.posargs)
