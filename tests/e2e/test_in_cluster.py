@@ -31,7 +31,7 @@ from mcp_k8s.settings import Settings
 from tests.cluster import TestCluster
 from tests.e2e.in_cluster import MOUNT, ServiceAccountVolume, bound_token, cluster_ca, token_status
 from tests.integration.custom_resources.test_cache_tools import create
-from tests.integration.test_rbac_manifest import apply
+from tests.kube import apply_rbac
 from tests.plugins.cluster import call, error
 from tests.security.test_http import account_token, mcp_as, post_initialize
 
@@ -45,26 +45,29 @@ CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding")
 async def apply_generated(admin: client.ApiClient, settings: Settings, namespace: str) -> None:
     """`mcp-k8s rbac` for these settings, applied; cluster-scoped names get the namespace so tests cannot collide."""
     docs = [d for d in yaml.safe_load_all(manifest(settings, service_account=ACCOUNT, namespace=namespace)) if d]
-    rbac = client.RbacAuthorizationV1Api(admin)
     for doc in docs:
         if doc["kind"] in CLUSTER_SCOPED:
             doc["metadata"]["name"] += f"-{namespace}"
             if "roleRef" in doc:
                 doc["roleRef"]["name"] += f"-{namespace}"
-            create = rbac.create_cluster_role if doc["kind"] == "ClusterRole" else rbac.create_cluster_role_binding
-            await create(doc)
-    await apply(admin, [d for d in docs if d["kind"] not in CLUSTER_SCOPED])
+    await apply_rbac(admin, docs)
     assert {d["kind"] for d in docs} == {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
 
 
 async def delete_generated(admin: client.ApiClient, namespace: str) -> None:
+    """Remove the cluster-scoped objects apply_generated made for this namespace (the namespace takes the rest)."""
     rbac = client.RbacAuthorizationV1Api(admin)
-    for delete in (rbac.delete_cluster_role_binding, rbac.delete_cluster_role):
-        try:
-            await delete(f"{ACCOUNT}-auth-{namespace}")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+    bindings = await rbac.list_cluster_role_binding()
+    roles = await rbac.list_cluster_role()
+    for item, delete in [(b, rbac.delete_cluster_role_binding) for b in bindings.items] + [
+        (r, rbac.delete_cluster_role) for r in roles.items
+    ]:
+        if item.metadata.name.startswith(f"{ACCOUNT}-") and item.metadata.name.endswith(f"-{namespace}"):
+            try:
+                await delete(item.metadata.name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
 
 
 @asynccontextmanager
