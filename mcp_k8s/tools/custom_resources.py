@@ -399,13 +399,22 @@ async def _confirm_removal(
     removed = removed_paths(patch_type, _parse_document(patch, "patch"))
     if not removed:
         return Confirm(confirm=True)
+    fields = ", ".join(removed[:10]) + (" and more" if len(removed) > 10 else "")
+    target = await _existing(ctx, plural, name, group, version, namespace)
+    return await ask_confirmation(ctx, f"Remove {fields} from {target}?", force=force, dry_run=dry_run)
+
+
+async def _existing(
+    ctx: Ctx, plural: str, name: str, group: str | None, version: str | None, namespace: str | None
+) -> str:
+    """Resolve type and namespace and make sure the object exists before anyone is asked about it; returns how the
+    question names it (the canonical type, the resolved namespace)."""
     state = app(ctx)
     rt, ns = await _target(state, plural, group, version, namespace)
-    await reading.read_object(state, rt, ns, check_name(name))
+    with suppress(errors.Forbidden):  # may change but not read it: the request itself will tell
+        await reading.read_object(state, rt, ns, check_name(name))
     where = f' in namespace "{ns}"' if ns else ""
-    fields = ", ".join(removed[:10]) + (" and more" if len(removed) > 10 else "")
-    question = f'Remove {fields} from {rt.qualified} "{name}"{where}?'
-    return await ask_confirmation(ctx, question, force=force, dry_run=dry_run)
+    return f'{rt.qualified} "{name}"{where}'
 
 
 async def patch_custom_resource(
@@ -463,12 +472,8 @@ async def _confirm_delete(
 ) -> Any:
     """Ask only about what would succeed: the type, the namespace and the object are resolved (and found) first,
     and the question names them as the server knows them."""
-    state = app(ctx)
-    rt, ns = await _target(state, plural, group, version, namespace)
-    with suppress(errors.Forbidden):  # may delete but not read: the delete itself will tell
-        await reading.read_object(state, rt, ns, check_name(name))
-    where = f' in namespace "{ns}"' if ns else ""
-    return await ask_confirmation(ctx, f'Delete {rt.qualified} "{name}"{where}?', force=force, dry_run=dry_run)
+    target = await _existing(ctx, plural, name, group, version, namespace)
+    return await ask_confirmation(ctx, f"Delete {target}?", force=force, dry_run=dry_run)
 
 
 async def delete_custom_resource(
