@@ -83,6 +83,7 @@ def image(session: nox.Session) -> None:
             session.error(message)
         session.skip(message)
     _install(session, "test")
+    session.install("pip")  # the wheelhouse is fetched with `pip download` (uv's venvs come without pip)
     session.run("python", "-m", "mcp_k8s.sandbox")
     session.run("python", "-m", "tests.deploy.image")
     session.run(
