@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -185,3 +186,24 @@ async def service_account_kubeconfig(
 
 def b64(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
+
+
+def exec_kubeconfig(doc: dict[str, Any], plugin: str, tmp_path: Path, renew_after: float) -> tuple[Path, Path]:
+    """The kubeconfig `doc` with its user's token moved behind an exec plugin (the script `plugin`, which hands the
+    token out and counts its calls); returns (kubeconfig, the calls file).
+
+    kubernetes_asyncio renews a credential 5 minutes before its expirationTimestamp, so the plugin is told to expire
+    it 300 s + `renew_after` from issue: due for renewal `renew_after` seconds later.
+    """
+    token = doc["users"][0]["user"].pop("token")
+    script, calls = tmp_path / "plugin.py", tmp_path / "calls"
+    script.write_text(plugin)
+    doc["users"][0]["user"]["exec"] = {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": sys.executable,
+        "args": [str(script), str(calls), token, str(300 + renew_after)],
+        "interactiveMode": "Never",
+    }
+    kubeconfig = tmp_path / "exec.yaml"
+    kubeconfig.write_text(yaml.safe_dump(doc))
+    return kubeconfig, calls

@@ -3,7 +3,6 @@ API server with a real ServiceAccount token handed out by a plugin script."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import anyio
@@ -12,7 +11,7 @@ import yaml
 from kubernetes_asyncio import client
 
 from mcp_k8s.settings import Settings
-from tests.kube import MakeUser
+from tests.kube import MakeUser, exec_kubeconfig
 from tests.plugins.cluster import mcp_client
 
 pytestmark = pytest.mark.anyio
@@ -34,20 +33,14 @@ async def test_exec_plugin_refreshes_after_401_and_expiry(
 ) -> None:
     limited = await make_user(rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}])
     doc = yaml.safe_load(limited.read_text())
-    token = doc["users"][0]["user"].pop("token")
-    plugin, calls = tmp_path / "plugin.py", tmp_path / "calls"
-    plugin.write_text(PLUGIN)
-    doc["users"][0]["user"]["exec"] = {
-        "apiVersion": "client.authentication.k8s.io/v1",
-        "command": sys.executable,
-        # kubernetes_asyncio treats a credential as expired 5 minutes early (EXPIRY_SKEW_PREVENTION_DELAY), so this
-        # one is due for renewal 4 s after it is issued.
-        "args": [str(plugin), str(calls), token, str(300 + 4)],
-        "interactiveMode": "Never",
-    }
-    kubeconfig = tmp_path / "exec.yaml"
-    kubeconfig.write_text(yaml.safe_dump(doc))
-    await client.CoreV1Api(admin).create_namespaced_config_map(namespace, {"metadata": {"name": "cm"}})
+    kubeconfig, calls = exec_kubeconfig(doc, PLUGIN, tmp_path, renew_after=4)  # due 4 s after issue
+    core = client.CoreV1Api(admin)
+    await core.create_namespaced_config_map(namespace, {"metadata": {"name": "cm"}})
+    with anyio.fail_after(30):  # the controller manager publishes kube-root-ca.crt into a new namespace shortly after
+        while "kube-root-ca.crt" not in [
+            c.metadata.name for c in (await core.list_namespaced_config_map(namespace)).items
+        ]:
+            await anyio.sleep(0.1)
     async with mcp_client(Settings(kubeconfig=kubeconfig, read_only=True)) as c:
         # The plugin's first token is rejected: the 401 triggers one plugin re-run and a retry, invisibly.
         first = await c.call_tool("list_custom_resources", {"plural": "configmaps", "namespace": namespace})

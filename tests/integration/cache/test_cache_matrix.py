@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import secrets
 import ssl
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,7 +34,7 @@ from tests.integration.cache.support import (
     server_port,
     unique_crd,
 )
-from tests.kube import MakeUser, apply_crd
+from tests.kube import MakeUser, apply_crd, exec_kubeconfig
 from tests.proxy import tcp_proxy
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
@@ -224,18 +223,7 @@ async def test_a_token_expiring_under_an_open_watch_is_refreshed_on_reconnect_wi
     )
     async with tcp_proxy("127.0.0.1", server_port(cluster.kubeconfig)) as proxy:
         doc = yaml.safe_load(proxied_kubeconfig(limited, proxy.port, tmp_path / "proxied.yaml").read_text())
-        token = doc["users"][0]["user"].pop("token")
-        plugin, calls = tmp_path / "plugin.py", tmp_path / "calls"
-        plugin.write_text(PLUGIN)
-        # kubernetes_asyncio renews 5 minutes before expirationTimestamp: this token is due 3 s after issue.
-        doc["users"][0]["user"]["exec"] = {
-            "apiVersion": "client.authentication.k8s.io/v1",
-            "command": sys.executable,
-            "args": [str(plugin), str(calls), token, str(300 + 3)],
-            "interactiveMode": "Never",
-        }
-        kubeconfig = tmp_path / "exec.yaml"
-        kubeconfig.write_text(yaml.safe_dump(doc))
+        kubeconfig, calls = exec_kubeconfig(doc, PLUGIN, tmp_path, renew_after=3)  # due 3 s after issue
         await create(admin, WIDGETS, "w0", namespace)
         async with kube_client(kubeconfig) as kube, CacheManager(kube, options=FAST) as cache:
             store = await cache.ensure(WIDGETS, namespaces=[namespace])
