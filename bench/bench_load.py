@@ -9,7 +9,8 @@ server (tests/noop_server.py) on the same SDK, ASGI app and uvicorn settings, in
 - bursts of 1,000 concurrent tool calls spread over the 50 clients: `get_custom_resource` (a cached read) against the
   daemon, `noop` against the do-nothing server, alternating, `--rounds` times; every call must succeed;
 - per-call latency p50/p99 (send → answer, all 1,000 in flight at once), throughput (calls / wall time of the burst),
-  the server's CPU time per call, and the daemon's RSS before the 50 clients connect and after the bursts.
+  the server's CPU time per call, the load generator's own CPU time per call (the clients share one process: on a
+  busy machine it is often the bottleneck), and the daemon's RSS before the 50 clients connect and after the bursts.
 
 Prints `RESULT <id> <name> <value> <unit>` lines and checks the targets: 0 errors, one watch per type, RSS growth
 < 50 MB, cached-read throughput ≥ 0.8× the do-nothing server's. Exit code 1 when a target is missed.
@@ -64,6 +65,7 @@ class Burst:
     errors: list[str] = field(default_factory=list)
     wall: float = 0.0
     cpu: float = 0.0
+    client_cpu: float = 0.0
 
     @property
     def calls(self) -> int:
@@ -98,13 +100,14 @@ async def burst(server: Daemon, connected: Sequence[Client], calls: int, tool: s
             return
         out.latencies.append(time.perf_counter() - started)
 
-    cpu = server.cpu_seconds()
+    cpu, client_cpu = server.cpu_seconds(), time.process_time()
     started = time.perf_counter()
     async with anyio.create_task_group() as tg:
         for i in range(calls):
             tg.start_soon(one, connected[i % len(connected)], i)
     out.wall = time.perf_counter() - started
     out.cpu = server.cpu_seconds() - cpu
+    out.client_cpu = time.process_time() - client_cpu
     return out
 
 
@@ -190,6 +193,8 @@ async def run(args: argparse.Namespace) -> None:
                 result(label, "latency_p99", latencies.quantile(0.99) * 1000, "ms")
                 result(label, "throughput", statistics.median(b.calls / b.wall for b in runs), "calls/s")
                 result(label, "server_cpu_per_call", statistics.median(b.cpu / b.calls for b in runs) * 1e3, "ms")
+                client_cpu = statistics.median(b.client_cpu / b.calls for b in runs)
+                result(label, "client_cpu_per_call", client_cpu * 1e3, "ms")
                 first = next((e for b in runs for e in b.errors), None)
                 target(errors == 0, f"{label}: {args.rounds}×{args.calls} concurrent calls, 0 errors ({first})")
             ratio = RESULTS["cached_read throughput"] / RESULTS["noop throughput"]

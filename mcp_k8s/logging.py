@@ -110,8 +110,45 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root handler `configure` installs. It renders standard-library records through the structlog formatter,
+    and our own events directly (`_emit_direct`): one rendering per line instead of a LogRecord, a caller lookup and
+    a second pass through the formatter, which made a log line cost more than the tool call it reports."""
+
+    def __init__(self, stream: Any, renderer: Any) -> None:
+        super().__init__(stream)
+        self.render: Any = renderer
+
+    def write_event(self, method: str, event_dict: MutableMapping[str, Any]) -> None:
+        line = _final_scrub(None, method, self.render(None, method, dict(event_dict)))
+        with self.lock:  # type: ignore[union-attr]
+            self.stream.write(f"{line}\n")
+            self.flush()
+
+
+def _emit_direct(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """Last processor for our own events: render and write them with the root's `_Handler`s, then drop the event
+    so the standard-library machinery never sees it. Under any other handler (a test's caplog), hand it over as
+    usual."""
+    handlers = [h for h in logging.root.handlers if isinstance(h, _Handler)]
+    if not handlers or len(handlers) != len(logging.root.handlers):
+        return structlog.stdlib.ProcessorFormatter.wrap_for_formatter(logger, method, event_dict)
+    level = _LEVELS.get(method, logging.INFO)
+    for handler in handlers:
+        if level >= handler.level:
+            handler.write_event(method, event_dict)
+    raise structlog.DropEvent
+
+
+_LEVELS = {"debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40, "exception": 40, "critical": 50}
+
+
 def configure(*, fmt: str = "console", level: str = "info", stream: TextIO | None = None) -> None:
-    """Configure structlog and stdlib logging once, writing to stderr (or `stream`, for tests)."""
+    """Configure structlog and stdlib logging once, writing to stderr (or `stream`, for tests).
+
+    The structlog side is the same whatever the arguments (the stream, format and level live in the root handler and
+    logger), so loggers are cached on first use and a later `configure` still applies to them.
+    """
     out: Any = stream or _CurrentStderr()
     # Plain tracebacks only: the rich formatter prints every frame's locals, which would put tool arguments (secret
     # values included) on stderr.
@@ -120,26 +157,18 @@ def configure(*, fmt: str = "console", level: str = "info", stream: TextIO | Non
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
-        redact_processor,
-    ]
     structlog.configure(
         # filter_by_level first: a call below the level costs one check, not the whole chain (timestamp, redaction).
-        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[structlog.stdlib.filter_by_level, *_SHARED, _emit_direct],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared[:-1], structlog.stdlib.ExtraAdder(), redact_processor],
+        foreign_pre_chain=[*_SHARED[:-1], structlog.stdlib.ExtraAdder(), redact_processor],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer, _final_scrub],
     )
-    handler = logging.StreamHandler(out)
+    handler = _Handler(out, renderer)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -147,6 +176,16 @@ def configure(*, fmt: str = "console", level: str = "info", stream: TextIO | Non
     # Chatty libraries stay at WARNING: their debug output can include request and response bodies.
     for name in ("aiohttp", "kubernetes_asyncio", "httpx", "httpcore", "mcp", "asyncio"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    structlog.processors.format_exc_info,
+    redact_processor,
+]
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -8,6 +8,7 @@ A rendering is a pure function of the structured content: no I/O, nothing the st
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -129,13 +130,22 @@ def yaml_text(obj: Mapping[str, Any]) -> str:
 def _emit_mapping(node: Mapping[str, Any], indent: int, lines: list[str]) -> None:
     pad = " " * indent
     for key, value in node.items():
-        label = f"{pad}{_scalar_text(str(key))}:"
-        if isinstance(value, Mapping) and value:
-            lines.append(label)
-            _emit_mapping(value, indent + 2, lines)
-        elif isinstance(value, list) and value:
-            lines.append(label)
-            _emit_sequence(value, indent, lines)
+        label = f"{pad}{_key_text(key if type(key) is str else str(key))}:"
+        kind = type(value)
+        if kind is str:  # the common leaf first: plain JSON types are checked by exact type, ABCs only after
+            lines.append(f"{label} {_scalar_text(value)}")
+        elif kind is dict or (kind is not list and isinstance(value, Mapping)):
+            if value:
+                lines.append(label)
+                _emit_mapping(value, indent + 2, lines)
+            else:
+                lines.append(f"{label} {{}}")
+        elif kind is list:
+            if value:
+                lines.append(label)
+                _emit_sequence(value, indent, lines)
+            else:
+                lines.append(f"{label} []")
         else:
             lines.append(f"{label} {_leaf(value)}")
 
@@ -155,10 +165,15 @@ def _emit_sequence(items: list[Any], indent: int, lines: list[str]) -> None:
 
 
 def _leaf(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _scalar_text(value)
     if value is None:
         return "null"
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
+    if kind is int:
+        return str(value)
     if isinstance(value, int | float):
         return json.dumps(value)
     if isinstance(value, Mapping):
@@ -166,6 +181,13 @@ def _leaf(value: Any) -> str:
     if isinstance(value, list):
         return "[]"
     return _scalar_text(str(value))
+
+
+@functools.lru_cache(maxsize=2048)
+def _key_text(key: str) -> str:
+    """Keys repeat from object to object (metadata, name, namespace...): quote each once. Values are not memoized, so
+    no value (a secret one, say) outlives the answer that carried it."""
+    return _scalar_text(key)
 
 
 def _scalar_text(text: str) -> str:

@@ -146,7 +146,14 @@ class Discovery:
         return columns
 
     async def all_types(self, *, refresh: bool = False) -> list[ResourceType]:
-        """Every served (group, version, plural), preferred versions first within each group."""
+        """Every served (group, version, plural), preferred versions first within each group.
+
+        A fresh snapshot is returned without the lock (every tool call resolves its type); the lock only makes
+        concurrent refreshes fetch once.
+        """
+        snapshot = self._snapshot
+        if snapshot.types and not refresh and time.monotonic() - snapshot.fetched_at <= _TTL:
+            return snapshot.types
         async with self._lock:
             now = time.monotonic()
             age = now - self._snapshot.fetched_at
