@@ -260,4 +260,5 @@ async def _serve(settings: Settings, *, cluster_ready: Callable[[], Awaitable[ob
     if settings.transport == "http":
         await auth.serve(server.http_app(settings.host), settings.host, settings.port)
     else:
+        auth.freeze_startup_heap()
         await server.mcp.run_stdio_async()

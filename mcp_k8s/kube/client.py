@@ -33,6 +33,20 @@ if TYPE_CHECKING:  # kubernetes_asyncio and aiohttp load with the first request,
 
 log = get_logger(__name__)
 
+
+def _without_env_lookups(api: k8s.ApiClient) -> k8s.ApiClient:
+    """kubernetes_asyncio opens its aiohttp session with trust_env=True: every request then looks up ~/.netrc and
+    the proxy variables on executor threads, two thread hops per request. Without proxy variables in the environment
+    there is nothing to find (a kubeconfig's proxy-url is passed per request whatever trust_env says, and the API
+    server has no basic auth for a netrc entry to give), so switch the lookups off; with HTTP(S)_PROXY set, aiohttp
+    keeps honouring it."""
+    from urllib.request import getproxies_environment
+
+    if not getproxies_environment():
+        api.rest_client.pool_manager._trust_env = False  # aiohttp has no public setter for it
+    return api
+
+
 DEFAULT_TIMEOUT = 30.0
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -98,7 +112,7 @@ class KubeClient:
             await self._ensure_loaded()
             async with self._lock:
                 if self._watch_api is None:
-                    self._watch_api = k8s.ApiClient(configuration=self._configuration)
+                    self._watch_api = _without_env_lookups(k8s.ApiClient(configuration=self._configuration))
         return self._watch_api
 
     async def _ensure_loaded(self) -> None:
@@ -114,7 +128,7 @@ class KubeClient:
             configuration = k8s.Configuration()
             info = await self._load(configuration)
             self._configuration = configuration
-            self._api = k8s.ApiClient(configuration=configuration)
+            self._api = _without_env_lookups(k8s.ApiClient(configuration=configuration))
             self._info = info
             log.info("kubernetes client configured", server=info.server, context=info.context, source=info.source)
 

@@ -12,12 +12,14 @@ tools never check rules themselves; every request and cached read they make is d
 from __future__ import annotations
 
 import functools
+import gc
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import anyio
+import orjson
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, Elicit
 from mcp.server.mcpserver.exceptions import ToolError
@@ -146,9 +148,22 @@ def boundary(fn: Callable[..., Awaitable[Any]], *, secrets: bool = False) -> Cal
                 f"{name} failed unexpectedly ({type(exc).__name__}); the server logged the details and keeps running."
             ) from None
         log.info("tool call", tool=name, **audit)
+        if not _heap_frozen:
+            _freeze_after_first_call()
         return as_result(result, scrub_values=not secrets)
 
     return wrapper
+
+
+_heap_frozen = False
+
+
+def _freeze_after_first_call() -> None:
+    """The first tool call loads what start-up left for later (the Kubernetes client and its models, the cache):
+    freeze it out of the garbage collector's reach too, as the server did with its start-up heap before serving."""
+    global _heap_frozen
+    _heap_frozen = True
+    gc.freeze()
 
 
 def describe_argument_errors(exc: ValidationError) -> str:
@@ -182,11 +197,19 @@ def as_result(result: Any, *, scrub_values: bool = True) -> Any:
     text = render(structured)
     if len(text) > _RENDER_CHECK:
         # A rendering is usually smaller than the JSON (no repeated keys); when it is not (deep objects, one very
-        # wide column), the compact JSON is the text, so the answer still fits the budget the JSON was fitted to.
-        compact = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
-        if len(text) > len(compact):
-            text = compact
+        # wide column), the compact JSON is the text, so the answer still fits the budget the JSON was fitted to
+        # (in bytes, as output.size_of counts).
+        compact = _compact_json(structured)
+        if len(text.encode()) > len(compact):
+            text = compact.decode()
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+def _compact_json(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)  # several times quicker than json.dumps; what a page of rows needs
+    except TypeError:  # an integer beyond 64 bits
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 _RENDER_CHECK = 2_000
