@@ -184,24 +184,28 @@ async def run(args: argparse.Namespace) -> None:
             result("daemon", "rss_after_bursts", rss_after / MB, "MiB")
             result("daemon", "rss_growth", (rss_after - rss_before) / MB, "MiB")
             target(rss_after - rss_before < 50 * MB, "RSS growth after the bursts < 50 MB")
-            for label, runs in (("cached_read", cached), ("noop", nothing)):
-                errors = sum(len(b.errors) for b in runs)
-                latencies = Burst(latencies=[x for b in runs for x in b.latencies])
-                result(label, "calls", sum(b.calls for b in runs), "calls")
-                result(label, "errors", errors, "calls")
-                result(label, "latency_p50", latencies.quantile(0.50) * 1000, "ms")
-                result(label, "latency_p99", latencies.quantile(0.99) * 1000, "ms")
-                result(label, "throughput", statistics.median(b.calls / b.wall for b in runs), "calls/s")
-                result(label, "server_cpu_per_call", statistics.median(b.cpu / b.calls for b in runs) * 1e3, "ms")
-                client_cpu = statistics.median(b.client_cpu / b.calls for b in runs)
-                result(label, "client_cpu_per_call", client_cpu * 1e3, "ms")
-                first = next((e for b in runs for e in b.errors), None)
-                target(errors == 0, f"{label}: {args.rounds}×{args.calls} concurrent calls, 0 errors ({first})")
-            ratio = RESULTS["cached_read throughput"] / RESULTS["noop throughput"]
-            result("cached_read", "throughput_over_noop", ratio, "x")
-            target(ratio >= 0.8, "cached-read throughput ≥ 0.8× the do-nothing server's")
-            cpu_ratio = RESULTS["cached_read server_cpu_per_call"] / RESULTS["noop server_cpu_per_call"]
-            result("cached_read", "server_cpu_over_noop", cpu_ratio, "x")
+            report(cached, nothing, args)
+
+
+def report(cached: list[Burst], nothing: list[Burst], args: argparse.Namespace) -> None:
+    """The per-server figures of the alternating bursts, then the ratios."""
+    for label, runs in (("cached_read", cached), ("noop", nothing)):
+        errors = sum(len(b.errors) for b in runs)
+        latencies = Burst(latencies=[x for b in runs for x in b.latencies])
+        result(label, "calls", sum(b.calls for b in runs), "calls")
+        result(label, "errors", errors, "calls")
+        result(label, "latency_p50", latencies.quantile(0.50) * 1000, "ms")
+        result(label, "latency_p99", latencies.quantile(0.99) * 1000, "ms")
+        result(label, "throughput", statistics.median(b.calls / b.wall for b in runs), "calls/s")
+        result(label, "server_cpu_per_call", statistics.median(b.cpu / b.calls for b in runs) * 1e3, "ms")
+        result(label, "client_cpu_per_call", statistics.median(b.client_cpu / b.calls for b in runs) * 1e3, "ms")
+        first = next((e for b in runs for e in b.errors), None)
+        target(errors == 0, f"{label}: {args.rounds}×{args.calls} concurrent calls, 0 errors ({first})")
+    ratio = RESULTS["cached_read throughput"] / RESULTS["noop throughput"]
+    result("cached_read", "throughput_over_noop", ratio, "x")
+    target(ratio >= 0.8, "cached-read throughput ≥ 0.8× the do-nothing server's")
+    cpu_ratio = RESULTS["cached_read server_cpu_per_call"] / RESULTS["noop server_cpu_per_call"]
+    result("cached_read", "server_cpu_over_noop", cpu_ratio, "x")
 
 
 def main(argv: Sequence[str]) -> int:

@@ -123,7 +123,7 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
         line = _final_scrub(None, method, self.render(None, method, dict(event_dict)))
         with self.lock:  # type: ignore[union-attr]
             self.stream.write(f"{line}\n")
-            self.flush()
+            self.stream.flush()
 
 
 def _emit_direct(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:

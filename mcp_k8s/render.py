@@ -38,7 +38,7 @@ def render(content: Mapping[str, Any]) -> str:
         if empty:
             parts.append(f"(no {empty})")
     body = content.get("object")
-    if isinstance(body, Mapping) and body:
+    if body and (type(body) is dict or isinstance(body, Mapping)):
         parts.append(yaml_text(body))
     rest = {k: v for k, v in content.items() if k not in (*tables, "object") and v not in (None, [], {}, "")}
     if rest:
@@ -113,7 +113,10 @@ def _scalar(value: Any) -> str:
         return value
     if isinstance(value, int | float):
         return str(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _compact(value)
+
+
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # built once, not per dumps() call
 
 
 def yaml_text(obj: Mapping[str, Any]) -> str:

@@ -221,6 +221,12 @@ def _build_mcp(settings: Settings, kube: KubeClient, reviews: Reviews, shared: S
     )
     for tool in select(all_toolsets(), settings):
         server.add_tool(tool.fn, name=tool.name, title=tool.title, annotations=tool.annotations)
+    _add_resources(server, listen)
+    return server
+
+
+def _add_resources(server: MCPServer[AppState], listen: uris.WatchingListenHandler) -> None:
+    """k8s:// object resources and their subscriptions."""
     server.resource(
         uris.NAMESPACED_TEMPLATE,
         name="namespaced-object",
@@ -239,7 +245,6 @@ def _build_mcp(settings: Settings, kube: KubeClient, reviews: Reviews, shared: S
     lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, uris.on_subscribe)
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, uris.on_unsubscribe)
     lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, listen)
-    return server
 
 
 async def run_server(settings: Settings, environ: Mapping[str, str]) -> None:
