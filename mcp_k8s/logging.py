@@ -122,8 +122,7 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     def write_event(self, method: str, event_dict: MutableMapping[str, Any]) -> None:
         line = _final_scrub(None, method, self.render(None, method, dict(event_dict)))
         with self.lock:  # type: ignore[union-attr]
-            self.stream.write(f"{line}\n")
-            self.stream.flush()
+            self.stream.write(f"{line}\n")  # stderr is line-buffered (Python 3.9+): no flush per line
 
 
 def _emit_direct(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
