@@ -175,9 +175,20 @@ async def get_pod_logs(
         namespace=logs.namespace,
         container=logs.container,
         previous=logs.previous,
-        text=logs.text,
+        text=marked_text(logs),
         truncated=truncated,
         note=note,
+    )
+
+
+def marked_text(logs: pods.PodLogs) -> str:
+    """The log text, led by a line saying what was cut and how to see more when anything was."""
+    if not logs.truncated:
+        return logs.text
+    amount = f"{logs.omitted_bytes} earlier bytes" if logs.omitted_bytes is not None else "earlier output"
+    return (
+        f"[truncated: {amount} not shown, these are the last {logs.kept_bytes} bytes; narrow with tail_lines or "
+        f"since_seconds, or raise limit_bytes]\n{logs.text}"
     )
 
 

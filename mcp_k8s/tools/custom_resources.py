@@ -21,7 +21,7 @@ from mcp_k8s.cache.selectors import UnsupportedFieldSelector
 from mcp_k8s.kube import resources
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.kube.events import list_events
-from mcp_k8s.tools import reading
+from mcp_k8s.tools import hints, reading
 from mcp_k8s.tools.answers import DeleteAnswer, ObjectAnswer, ResourceList, WriteAnswer
 from mcp_k8s.tools.base import (
     DECLINED,
@@ -305,7 +305,7 @@ async def get_custom_resource(
                 widen_cluster_scoped=not state.settings.allowed_namespaces,
             )
         except errors.K8sError as exc:  # events are context: their absence must not hide the object
-            answer.events_note = f"Events unavailable: {exc.message}"
+            answer.events_note = f"Events unavailable: {hints.sentence(exc)}"
         else:
             answer.events = events.items
             if not events.items:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from mcp_k8s import errors, output
 from mcp_k8s.kube import secret_data, secrets
-from mcp_k8s.kube.secret_data import GeneratedKey, GenerateSpec
+from mcp_k8s.kube.secret_data import GeneratedKey
 from mcp_k8s.kube.secrets import SecretView
 from mcp_k8s.tools.answers import Listing
 from mcp_k8s.tools.base import (
@@ -44,6 +44,7 @@ from mcp_k8s.tools.base import (
     resolver,
     spec,
 )
+from mcp_k8s.tools.secret_arguments import GenerateSpec, parse_change
 
 _MAX_KEYS_IN_ROW = 50
 WITHHELD_BY_POLICY = (
@@ -53,7 +54,8 @@ WITHHELD_BY_POLICY = (
 NOT_REQUESTED = "Values not included; pass include_values=true to read them."
 
 # `Any` on purpose: a malformed `data` must not fail argument validation, whose message would echo the values.
-# parse_data checks the shape and names offending keys only; the validator registers the values before anything else.
+# secret_arguments.parse_data checks the shape and names offending keys only; the validator registers the values
+# before anything else.
 SecretData = Annotated[
     Any,
     BeforeValidator(secret_data.register_given),
@@ -300,7 +302,7 @@ async def create_secret(
 ) -> SecretWriteAnswer:
     """Create a secret from given values and/or generated ones (never returned)."""
     check_name(name)
-    change = secret_data.Change.parse(data, generate)
+    change = parse_change(data, generate)
     state = app(ctx)
     ns = await state.namespace(namespace)
     result = await secrets.create_secret(
@@ -331,7 +333,7 @@ async def _confirm_loss(
     """Replacing or removing a key loses a value nobody can read back: ask first, about exactly those keys. Adding
     keys or labels loses nothing and is not asked about."""
     state = app(ctx)
-    change = secret_data.Change.parse(data, generate, remove_keys or ())
+    change = parse_change(data, generate, remove_keys or ())
     ns = await state.namespace(namespace)
     current = await secrets.read_secret(state.kube, ns, check_name(name))
     secrets.check_mutable(current, change, ns)
@@ -359,7 +361,7 @@ async def update_secret(
 ) -> SecretWriteAnswer:
     """Set, replace or remove keys; other keys are kept. Asks before a value is lost."""
     check_name(name)
-    change = secret_data.Change.parse(data, generate, remove_keys or ())
+    change = parse_change(data, generate, remove_keys or ())
     state = app(ctx)
     ns = await state.namespace(namespace)
     if not confirmed(ctx, confirmation, force=force):

@@ -1,0 +1,75 @@
+"""The house rules a reader relies on, checked on the source: who may name the tools, how long a function or module
+may grow, and that the README's module map is the tree."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "mcp_k8s"
+TOOLS_LIST = ROOT / "tests" / "snapshots" / "tools-default.json"
+
+
+def _sentences(path: Path) -> Iterator[tuple[int, str]]:
+    """Every string literal (f-string parts included) that reads as text (it has a space), docstrings left out."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        text = node.value if isinstance(node, ast.Constant) and id(node) not in docstrings else None
+        if isinstance(text, str) and " " in text:
+            yield node.lineno, text
+
+
+def _tool_words() -> tuple[set[str], set[str]]:
+    """The names a model calls: tools, and every parameter (nested ones such as a GenerateSpec's too)."""
+    tools = json.loads(TOOLS_LIST.read_text())
+    names = {t["name"] for t in tools}
+    params: set[str] = set()
+    for tool in tools:
+        schema = tool["inputSchema"]
+        params |= set(schema.get("properties", {}))
+        for nested in schema.get("$defs", {}).values():
+            params |= set(nested.get("properties", {}))
+    return names, params
+
+
+def _naming(text: str, tools: set[str], params: set[str]) -> list[str]:
+    """The tool and parameter names `text` uses as names: a tool anywhere, a parameter in a form that addresses it
+    (`p=`, `p[...]`, 'p', `p`, a sentence that starts with it, or any snake_case one, which is no English word)."""
+    found = [t for t in tools if re.search(rf"\b{t}\b", text)]
+    for p in params:
+        forms = [rf"\b{p}=", rf"\b{p}\[", rf"'{p}'", rf"`{p}`", rf"^{p} "]
+        if "_" in p:
+            forms.append(rf"\b{p}\b")
+        if any(re.search(form, text) for form in forms):
+            found.append(p)
+    return found
+
+
+def test_only_tools_name_tools_and_parameters() -> None:
+    """errors.py and kube/ do not know the tools: a way out that names one travels as an `errors.Hint`, and
+    tools/hints.py words it. (A message here naming `container=` would be wrong for any other caller.)"""
+    tools, params = _tool_words()
+    assert {"check_access", "force_conflicts", "container"} <= tools | params  # the snapshot is what we think
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}: {', '.join(sorted(names))} in {text!r}"
+        for path in [PACKAGE / "errors.py", *sorted((PACKAGE / "kube").glob("*.py"))]
+        for line, text in _sentences(path)
+        if (names := _naming(text, tools, params))
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_rule_catches_what_it_should() -> None:
+    tools, params = _tool_words()
+    assert _naming("Forbidden; or call check_access to see.", tools, params) == ["check_access"]
+    assert _naming("; pass container= one of them.", tools, params) == ["container"]
+    assert _naming("apply again with force_conflicts=true", tools, params) == ["force_conflicts"]
+    assert sorted(_naming("name needs plural (e.g. plural='widgets')", tools, params)) == ["name", "plural"]
+    assert _naming('Secret "x" has no key "a"; its keys are b.', tools, params) == []
