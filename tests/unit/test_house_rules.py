@@ -113,3 +113,40 @@ def test_no_module_in_kube_or_tools_over_five_hundred_lines() -> None:
     }
     assert len(sizes) > 10
     assert not {m: n for m, n in sizes.items() if n > MAX_MODULE_LINES}
+
+
+def _module_map() -> set[str]:
+    """The modules README.md's map names: the `mcp_k8s/` tree in its Development section, two spaces a level."""
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("## Development") :].split("```", 2)[1]
+    lines = block.splitlines()
+    start = lines.index("mcp_k8s/")
+    listed: set[str] = set()
+    folders: list[str] = []
+    for line in lines[start + 1 :]:
+        found = re.match(r"( *)(\S+)", line)
+        if found is None:
+            continue
+        depth, name = len(found.group(1)) // 2, found.group(2)
+        if depth == 0:
+            break  # past mcp_k8s/
+        if not name.endswith((".py", "/")):
+            continue  # a description's second line
+        folders = folders[: depth - 1]
+        if name.endswith("/"):
+            folders.append(name)
+        else:
+            listed.add("".join(folders) + name)
+    return listed
+
+
+def test_the_readme_module_map_is_the_tree() -> None:
+    tree = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py")
+    }
+    listed = _module_map()
+    assert {"cli.py", "kube/pods.py", "tools/hints.py", "sandbox/pki.py"} <= listed
+    assert not tree - listed, f"add to README.md's module map: {sorted(tree - listed)}"
+    assert not listed - tree, f"README.md's module map names what is not there: {sorted(listed - tree)}"
