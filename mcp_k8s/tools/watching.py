@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
@@ -156,22 +157,15 @@ class WaitAnswer(BaseModel):
     message: str
 
 
+@dataclass(frozen=True)
 class _Check:
     """One condition to wait for; `evaluate` says whether it holds and what was observed."""
 
-    def __init__(
-        self,
-        condition_type: str | None,
-        condition_status: str,
-        path: jp.Path | None,
-        value: str | None,
-        deleted: bool,
-    ) -> None:
-        self.condition_type = condition_type
-        self.condition_status = condition_status
-        self.path = path
-        self.value = value
-        self.deleted = deleted
+    condition_type: str | None
+    condition_status: str
+    path: jp.Path | None
+    value: str | None
+    deleted: bool
 
     @classmethod
     def from_arguments(
