@@ -8,22 +8,17 @@ happened to the object.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from mcp_k8s import output
 from mcp_k8s.kube import events, pods, services
-from mcp_k8s.kube.resources import ListPage
 from mcp_k8s.tools.answers import Listing
 from mcp_k8s.tools.base import (
     AllNamespaces,
-    ContinueToken,
     Ctx,
-    FieldSelector,
     Group,
-    LabelSelector,
     Limit,
     Name,
     Namespace,
@@ -31,12 +26,10 @@ from mcp_k8s.tools.base import (
     Version,
     app,
     check_name,
-    paged,
     spec,
 )
+from mcp_k8s.tools.listing import row_tool
 
-RowT = TypeVar("RowT", bound=BaseModel)
-ListT = TypeVar("ListT", bound=BaseModel)
 _LOG_ENVELOPE = 1_000
 
 
@@ -64,57 +57,10 @@ class EventsAnswer(events.EventList):
     truncated: output.Truncation | None = None
 
 
-def _row_tool(
-    name: str, lister: Callable[..., Awaitable[ListPage[RowT]]], model: type[ListT], doc: str
-) -> Callable[..., Awaitable[ListT]]:
-    """A list tool over a kube/ row lister: pods and services are listed the same way, with the same parameters."""
-
-    async def tool(
-        ctx: Ctx,
-        namespace: Namespace = None,
-        all_namespaces: AllNamespaces = False,
-        label_selector: LabelSelector = None,
-        field_selector: FieldSelector = None,
-        limit: Limit = 50,
-        continue_token: ContinueToken = None,
-    ) -> ListT:
-        state = app(ctx)
-
-        async def fetch(ns: str | None, server_token: str | None) -> tuple[list[RowT], str | None]:
-            page = await lister(
-                state.kube,
-                ns,
-                label_selector=label_selector,
-                field_selector=field_selector,
-                limit=limit,
-                continue_token=server_token,
-            )
-            # Rows of a single-namespace listing leave the namespace out: the envelope says it once.
-            rows = page.items if all_namespaces else [r.model_copy(update={"namespace": None}) for r in page.items]
-            return rows, page.continue_token
-
-        found = await paged(
-            state,
-            namespace=namespace,
-            all_namespaces=all_namespaces,
-            namespaced=True,
-            continue_token=continue_token,
-            fetch=fetch,
-            overhead=output.size_of(model(count=0, items=[])),
-            narrow="label_selector, field_selector or a smaller limit",
-        )
-        return found.answer(model)
-
-    tool.__name__ = tool.__qualname__ = name
-    tool.__doc__ = doc
-    tool.__annotations__["return"] = model  # the output schema is the model's, not the type variable's
-    return tool
-
-
-list_pods = _row_tool(
+list_pods = row_tool(
     "list_pods", pods.list_pods, PodList, "List pods: phase, ready, restarts, node, age, and why a pod is not ready."
 )
-list_services = _row_tool(
+list_services = row_tool(
     "list_services",
     services.list_services,
     ServiceList,

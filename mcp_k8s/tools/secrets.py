@@ -24,15 +24,10 @@ from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
     NOT_CHANGED,
-    AllNamespaces,
     Confirm,
-    ContinueToken,
     Ctx,
     DryRun,
-    FieldSelector,
     Force,
-    LabelSelector,
-    Limit,
     Name,
     Namespace,
     ToolSpec,
@@ -40,10 +35,10 @@ from mcp_k8s.tools.base import (
     ask_confirmation,
     check_name,
     confirmed,
-    paged,
     resolver,
     spec,
 )
+from mcp_k8s.tools.listing import row_tool
 from mcp_k8s.tools.secret_arguments import GenerateSpec, parse_change
 
 _MAX_KEYS_IN_ROW = 50
@@ -167,41 +162,14 @@ def _fit_keys(view: SecretView, budget: int) -> tuple[SecretView, output.Truncat
     return view.model_copy(update={"keys": view.keys[:fit]}), truncated
 
 
-async def list_secrets(
-    ctx: Ctx,
-    namespace: Namespace = None,
-    all_namespaces: AllNamespaces = False,
-    label_selector: LabelSelector = None,
-    field_selector: FieldSelector = None,
-    limit: Limit = 50,
-    continue_token: ContinueToken = None,
-) -> SecretList:
-    """List secrets: names, types and keys, never values."""
-    state = app(ctx)
-    budget = state.settings.output_budget
-
-    async def fetch(ns: str | None, server_token: str | None) -> tuple[list[SecretRow], str | None]:
-        page = await secrets.list_secrets(
-            state.kube,
-            ns,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_token=server_token,
-        )
-        return [_row(view, all_namespaces, max(200, budget // 10)) for view in page.items], page.continue_token
-
-    envelope = SecretList(namespace=None, count=0, items=[])
-    found = await paged(
-        state,
-        namespace=namespace,
-        all_namespaces=all_namespaces,
-        namespaced=True,
-        continue_token=continue_token,
-        fetch=fetch,
-        overhead=output.size_of(envelope),
-    )
-    return found.answer(SecretList)
+list_secrets = row_tool(
+    "list_secrets",
+    secrets.list_secrets,
+    SecretList,
+    "List secrets: names, types and keys, never values.",
+    shape=lambda view, all_namespaces, state: _row(view, all_namespaces, max(200, state.settings.output_budget // 10)),
+    narrow="label_selector or a smaller limit",
+)
 
 
 async def get_secret(
