@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,3 +151,16 @@ def test_the_readme_module_map_is_the_tree() -> None:
     assert {"cli.py", "kube/pods.py", "tools/hints.py", "sandbox/pki.py"} <= listed
     assert not tree - listed, f"add to README.md's module map: {sorted(tree - listed)}"
     assert not listed - tree, f"README.md's module map names what is not there: {sorted(listed - tree)}"
+
+
+def test_every_toolset_is_a_leaf_in_the_import_contract() -> None:
+    """A new toolset must join the independence contract, or it could quietly import a sibling's internals."""
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (leaves,) = [c["modules"] for c in contracts if c["type"] == "independence"]
+    toolsets = {
+        f"mcp_k8s.tools.{path.stem}"
+        for path in (PACKAGE / "tools").glob("*.py")
+        if re.search(r"^TOOLS\b", path.read_text(), re.MULTILINE)
+    }
+    assert len(toolsets) >= 5
+    assert not toolsets - set(leaves)
