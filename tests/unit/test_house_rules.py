@@ -78,11 +78,11 @@ def test_the_rule_catches_what_it_should() -> None:
 
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 500
-# At most three functions may stay longer, where the whole reads better than parts; each named with its reason.
+# At most three functions may stay longer, where the whole reads better than parts: each named, with the most lines
+# it may have and why.
 LONG_FUNCTIONS = {
-    # Registers every tool, resource and handler on one MCPServer; "perf" reshapes server.py this session, so it is
-    # split with that work rather than under it.
-    "server.py:_build_mcp": "the server's whole wiring in one place",
+    # The server's whole wiring in one place; "perf" splits it this session (then this entry goes).
+    "server.py:_build_mcp": 61,
 }
 
 
@@ -99,11 +99,12 @@ def _function_lengths() -> dict[str, int]:
 
 def test_no_function_over_sixty_lines_but_the_named_few() -> None:
     assert len(LONG_FUNCTIONS) <= 3
-    lengths = _function_lengths()
-    long = {where: n for where, n in lengths.items() if n > MAX_FUNCTION_LINES}
-    assert not set(long) - set(LONG_FUNCTIONS), f"split these (or name why not): {long}"
-    stale = [where for where in LONG_FUNCTIONS if lengths.get(where, 0) <= MAX_FUNCTION_LINES]
-    assert not stale, f"no longer long, take them off LONG_FUNCTIONS: {stale}"
+    long = {
+        where: n
+        for where, n in _function_lengths().items()
+        if n > max(MAX_FUNCTION_LINES, LONG_FUNCTIONS.get(where, 0))
+    }
+    assert not long, f"split these (or name why not, at most three): {long}"
 
 
 def test_no_module_in_kube_or_tools_over_five_hundred_lines() -> None:
