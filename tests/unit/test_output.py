@@ -76,3 +76,35 @@ def test_tokens_round_trip_and_reject_garbage() -> None:
     for bad in ("not-a-token", "W10=", "%%%"):
         with pytest.raises(errors.InvalidInput):
             output.decode_token(bad)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        OBJ,
+        {"metadata": {"name": "bare"}},
+        {"metadata": {"name": "c", "namespace": ""}, "status": {"state": "Up", "conditions": "not a list"}},
+        {
+            "metadata": {"name": "many", "namespace": "n", "resourceVersion": "7"},
+            "status": {
+                "conditions": [
+                    {"type": t, "status": s, "reason": "", "message": "m " * 200}
+                    for t, s in [("Ready", "True"), ("Degraded", "True"), ("Custom", "False"), ("Failed", "False")]
+                ]
+                + [{"no": "type"}, "junk"]
+            },
+        },
+    ],
+)
+def test_summary_rows_are_the_summary_model_without_age(obj: dict[str, object]) -> None:
+    """Rows are built without the model (they are the hot part of a first read); they must say the same."""
+    expected = output.summarize(obj).model_dump(exclude_none=True, exclude_defaults=True, exclude={"age"})
+    row = output.summary_row(obj)
+    assert {k: v for k, v in row.items() if k != "age"} == expected
+    assert ("age" in row) == ("creationTimestamp" in obj["metadata"])  # type: ignore[operator]
+
+
+def test_size_of_counts_utf8_bytes_as_sent() -> None:
+    value = {"name": "größe", "n": 1, 3: [1.5, None, True]}
+    assert output.size_of(value) == len('{"name":"größe","n":1,"3":[1.5,null,true]}'.encode())
+    assert output.size_of({"big": 2**70}) == len('{"big":1180591620717411303424}')
