@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from mcp_k8s import errors, output
-from mcp_k8s.objects import LAST_APPLIED
+from mcp_k8s.objects import LAST_APPLIED, age, age_of_seconds
 
 OBJ = {
     "apiVersion": "example.com/v1",
@@ -108,3 +110,14 @@ def test_size_of_counts_utf8_bytes_as_sent() -> None:
     value = {"name": "größe", "n": 1, 3: [1.5, None, True]}
     assert output.size_of(value) == len('{"name":"größe","n":1,"3":[1.5,null,true]}'.encode())
     assert output.size_of({"big": 2**70}) == len('{"big":1180591620717411303424}')
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(-5, "0s"), (0, "0s"), (59.9, "59s"), (60, "1m"), (7199, "119m"), (7200, "2h"), (172799, "47h"), (172800, "2d")],
+)
+def test_age_from_epoch_seconds_is_age(seconds: float, expected: str) -> None:
+    """Rows compute age from epoch seconds; it must read as `age` does from timestamps."""
+    now = dt.datetime(2026, 1, 10, tzinfo=dt.UTC)
+    assert age_of_seconds(seconds) == expected
+    assert age(now - dt.timedelta(seconds=seconds), now) == expected
