@@ -26,7 +26,8 @@ def _option(*decls: str, **kwargs: Any) -> Callable[[F], F]:
 
 
 def _kube_options(fn: F) -> F:
-    """Flags shared by `serve`, `watch` and `rbac`: which cluster, which namespaces, which types to watch."""
+    """Flags shared by `serve`, `watch` and `rbac`: which cluster, which namespaces, which types to watch (and the
+    output flags)."""
     options = [
         _option(
             "--kubeconfig",
@@ -74,6 +75,13 @@ def _kube_options(fn: F) -> F:
             help="Custom resource type to keep in the watch cache from start-up, as plural.group/version "
             "or plural.group (repeatable; env: comma-separated). Other types are cached on first use.",
         ),
+    ]
+    return _apply(options, _output_options(fn))
+
+
+def _output_options(fn: F) -> F:
+    """Flags for what the server writes: logs on stderr, and how large a tool answer may be."""
+    options = [
         _option(
             "--log-format",
             envvar="MCP_K8S_LOG_FORMAT",
@@ -99,9 +107,7 @@ def _kube_options(fn: F) -> F:
             help="Largest tool answer in bytes; longer answers are cut and say how to get the rest.",
         ),
     ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    return _apply(options, fn)
 
 
 def _auth_options(fn: F) -> F:
@@ -144,6 +150,11 @@ def _auth_options(fn: F) -> F:
             "authenticates); logs a warning.",
         ),
     ]
+    return _apply(options, fn)
+
+
+def _apply(options: list[Callable[[Any], Any]], fn: F) -> F:
+    """Decorate `fn` with `options`, so --help lists them in the order given."""
     for option in reversed(options):
         fn = option(fn)
     return fn

@@ -8,7 +8,7 @@
     └── ApiError                the API server's answer (or its absence)
         ├── Invalid                 400/422: the API rejected the object; lists the offending fields
         ├── Unauthorized            401: credentials rejected
-        ├── Forbidden               403: RBAC said no; names verb, resource, namespace; suggests check_access
+        ├── Forbidden               403: RBAC said no; names verb, resource, namespace
         ├── NotFound                404: no such object (kind/name/namespace)
         │   └── TypeNotFound            no such resource type (with close matches when we know them)
         ├── Conflict                409: modified concurrently, or (server-side apply) fields another manager owns
@@ -20,15 +20,18 @@
 
 The message is what the model reads, so it is one sentence that says what was wrong and what to do. It never
 includes a response body dump, and the tool boundary scrubs it for registered secret values as a last resort.
+Where the way out is a tool or one of its parameters, this layer does not name it (it does not know the tools): the
+error carries a `Hint` (which way out, and the fact it follows) and tools/hints.py words it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp_k8s.objects import clip
 
@@ -55,8 +58,31 @@ class Operation:
         return f"{self.verb} {self.resource}{named}{where}"
 
 
+class Remedy(enum.Enum):
+    """A way out that is a tool or a parameter, so only tools/hints.py may put it in words."""
+
+    CHECK_ACCESS = enum.auto()  # refused by RBAC: ask what the credentials may do
+    FIND_TYPE = enum.auto()  # a type the server does not serve: look it up among the served ones
+    LIST_TYPES = enum.auto()  # a type name discovery does not know: the list of served types has it
+    NO_TYPE = enum.auto()  # an empty resource type
+    NO_VERB = enum.auto()  # an empty verb in an access question
+    FORCE_APPLY = enum.auto()  # a server-side apply met fields another manager owns: take them over
+    NAME_CONTAINER = enum.auto()  # a pod with several containers: name one
+    UPDATE_SECRET = enum.auto()  # create met an existing secret: change that one instead
+    NAME_NEEDS_TYPE = enum.auto()  # events about a named object: give its type too
+    NOTHING_TO_UPDATE = enum.auto()  # an update that changes nothing: give something to change
+
+
+@dataclass(frozen=True)
+class Hint:
+    """The structured half of an error whose way out names a tool or parameter: `fact` says what went wrong."""
+
+    remedy: Remedy
+    fact: str
+
+
 class K8sError(Exception):
-    """Base of our errors. `str()` is the sentence the model sees."""
+    """Base of our errors. `str()` is the sentence without tool names; a tool says `hints.sentence(error)`."""
 
     def __init__(
         self,
@@ -65,12 +91,14 @@ class K8sError(Exception):
         status: int | None = None,
         reason: str | None = None,
         retry_after: float | None = None,
+        hint: Hint | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.reason = reason
         self.retry_after = retry_after
+        self.hint = hint
 
 
 class LocalError(K8sError):
@@ -137,6 +165,16 @@ class Unavailable(ApiError):
     """The API server could not be reached at all (refused, DNS, TLS, timeout)."""
 
 
+E = TypeVar("E", bound=K8sError)
+
+
+def hinted(
+    kind: type[E], fact: str, remedy: Remedy, otherwise: str, *, status: int | None = None, reason: str | None = None
+) -> E:
+    """`fact; otherwise.` as the error's own sentence; at a tool's boundary `remedy`, in tool words, replaces it."""
+    return kind(f"{fact}; {otherwise}.", status=status, reason=reason, hint=Hint(remedy, fact))
+
+
 def parse_status(body: Any) -> dict[str, Any]:
     """The Status object from a response body (bytes, str or dict); {} when the body is not a Status."""
     if isinstance(body, bytes | bytearray):
@@ -189,6 +227,9 @@ class _Reply:
     def error(self, kind: type[ApiError], message: str, *, retry_after: float | None = None) -> ApiError:
         return kind(message, status=self.code, reason=self.reason, retry_after=retry_after)
 
+    def hinted(self, kind: type[ApiError], fact: str, remedy: Remedy, otherwise: str) -> ApiError:
+        return hinted(kind, fact, remedy, otherwise, status=self.code, reason=self.reason)
+
 
 def _invalid(r: _Reply) -> ApiError:
     causes = _causes(r.status)
@@ -212,10 +253,8 @@ def _unauthorized(r: _Reply) -> ApiError:
 def _forbidden(r: _Reply) -> ApiError:
     user = _FORBIDDEN_USER.search(r.message)
     who = f'user "{user.group(1)}"' if user else "the credentials in use"
-    return r.error(
-        Forbidden,
-        f"Forbidden: {who} may not {r.op.action()}; ask for that RBAC permission, or call check_access to see "
-        "what is allowed.",
+    return r.hinted(
+        Forbidden, f"Forbidden: {who} may not {r.op.action()}", Remedy.CHECK_ACCESS, "ask for that RBAC permission"
     )
 
 
@@ -228,10 +267,11 @@ def _not_found(r: _Reply) -> ApiError:
             f"{_capitalize(target)} was not found; list {op.resource} to see what exists, or check the namespace.",
         )
     where = f' in namespace "{op.namespace}"' if op.namespace else ""
-    return r.error(
+    return r.hinted(
         TypeNotFound,
-        f"The API server does not serve {op.resource}{where}; check the resource type with list_api_resources "
-        "(its CRD may not be installed).",
+        f"The API server does not serve {op.resource}{where}",
+        Remedy.FIND_TYPE,
+        "check the resource type (its CRD may not be installed)",
     )
 
 
@@ -242,11 +282,12 @@ def _conflict(r: _Reply) -> ApiError:
             AlreadyExists, f"{_capitalize(op.target())} already exists; patch it instead, or choose another name."
         )
     if op.apply:  # the server names the fields and their managers; forcing takes them over
-        return r.error(
+        return r.hinted(
             Conflict,
             f"Conflict on {op.verb} (server-side apply) {op.target()}: "
-            f"{r.message or 'another field manager owns fields in this apply'}; to take ownership of those fields, "
-            "apply again with force_conflicts=true (or leave them out of the apply).",
+            f"{r.message or 'another field manager owns fields in this apply'}",
+            Remedy.FORCE_APPLY,
+            "leave those fields out of the apply, or force it to take ownership of them",
         )
     return r.error(
         Conflict,

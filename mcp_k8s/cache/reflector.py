@@ -283,7 +283,6 @@ class Reflector:
 
     async def _list(self, rv: str, reason: str) -> None:
         """Paginated LIST into a new dict, then one synchronous swap (`Shard.replace`)."""
-        op = errors.Operation(verb="list", resource=self.resource_type.qualified, namespace=self.namespace)
         started = self._clock()
         entries: dict[Key, Entry] = {}
         token: str | None = None
@@ -298,9 +297,7 @@ class Reflector:
             elif query_rv:
                 query += [("resourceVersion", query_rv), ("resourceVersionMatch", "NotOlderThan")]
             try:
-                data = await self.kube.request(
-                    "GET", self._path, op=op, query=query, raw=True, timeout=self.options.list_timeout
-                )
+                doc = await self._list_page(query, query_rv)
             except errors.Expired:
                 if token is not None and not restarted:
                     # client-go pager FullListIfExpired: the continue token's snapshot was compacted.
@@ -311,26 +308,7 @@ class Reflector:
                 if query_rv:
                     raise _ListExpired from None
                 raise
-            except errors.ServerError as exc:
-                if query_rv and exc.status == 504:  # too large resource version: the server is behind us
-                    raise _ListExpired from None
-                raise
-            try:
-                doc = _parse(data)
-            except ValueError:
-                doc = None
-            if not isinstance(doc, dict) or not isinstance(doc.get("items", []), list):
-                raise errors.ServerError(
-                    f"The API server answered the LIST of {self.resource_type.display} with something that is not a "
-                    "list (a proxy error page?); retrying with backoff."
-                )
-            page = doc.get("items") or []
-            if page and ("kind" not in page[0] or "apiVersion" not in page[0]):
-                kind = str(doc.get("kind") or "").removesuffix("List") or self.resource_type.kind
-                for item in page:
-                    item.setdefault("kind", kind)
-                    item.setdefault("apiVersion", self.resource_type.api_version)
-            entries.update(encode(item) for item in page)  # stored form now: decoded pages never pile up
+            entries.update(encode(item) for item in doc.get("items") or [])  # stored form: pages never pile up
             meta = doc.get("metadata") or {}
             list_rv = str(meta.get("resourceVersion") or list_rv)
             token = meta.get("continue") or None
@@ -339,9 +317,39 @@ class Reflector:
                 break
         count = self.shard.replace_entries(entries, list_rv, reason=reason)
         del entries
+        self._listed(reason, count, pages, list_rv, self._clock() - started)
+
+    async def _list_page(self, query: list[tuple[str, str | int | bool]], query_rv: str) -> dict[str, Any]:
+        """One page of the LIST, checked to be a list, its items completed with kind and apiVersion."""
+        op = errors.Operation(verb="list", resource=self.resource_type.qualified, namespace=self.namespace)
+        try:
+            data = await self.kube.request(
+                "GET", self._path, op=op, query=query, raw=True, timeout=self.options.list_timeout
+            )
+        except errors.ServerError as exc:
+            if query_rv and exc.status == 504:  # too large resource version: the server is behind us
+                raise _ListExpired from None
+            raise
+        try:
+            doc = _parse(data)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or not isinstance(doc.get("items", []), list):
+            raise errors.ServerError(
+                f"The API server answered the LIST of {self.resource_type.display} with something that is not a "
+                "list (a proxy error page?); retrying with backoff."
+            )
+        page = doc.get("items") or []
+        if page and ("kind" not in page[0] or "apiVersion" not in page[0]):
+            kind = str(doc.get("kind") or "").removesuffix("List") or self.resource_type.kind
+            for item in page:
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", self.resource_type.api_version)
+        return doc
+
+    def _listed(self, reason: str, count: int, pages: int, list_rv: str, elapsed: float) -> None:
         if count >= self.options.gc_freeze_min_objects:
             gc.freeze()  # the store is long-lived: stop the cyclic GC from rescanning it on every pass
-        elapsed = self._clock() - started
         self.shard.stats.last_list_seconds = elapsed
         self.shard.stats.last_list_pages = pages
         self._internal_errors_since = None
@@ -411,42 +419,11 @@ class Reflector:
                 body = await _read_capped(response, _MAX_ERROR_BODY)
                 return self._status_outcome(response.status, body, response.headers.get("Retry-After"))
             self.shard.mark_live()
-            events = 0
-            buffer = bytearray()
-            while True:
-                chunk = await response.content.readany()
-                if not chunk:
-                    break
-                buffer += chunk
-                start = 0
-                while (end := buffer.find(b"\n", start)) >= 0:
-                    line = bytes(buffer[start:end])
-                    start = end + 1
-                    outcome = self._handle_line(line)
-                    if outcome is not None:
-                        return outcome
-                    events += 1
-                if start:
-                    del buffer[:start]
-                if len(buffer) > o.max_line_bytes:
-                    return self._garbage(f"a line longer than {o.max_line_bytes} bytes")
+            outcome, events, mid_event = await self._apply_stream(response)
+            if outcome is not None:
+                return outcome
             clean = True
-            if buffer.strip():
-                # The stream ended inside an event: drop the fragment, re-watch from the last applied RV.
-                return _Outcome(
-                    _Action.REWATCH,
-                    "truncated",
-                    f"The watch on {self.resource_type.display} ended in the middle of an event; re-watching "
-                    f"from resourceVersion {self.shard.resource_version}.",
-                )
-            if events == 0 and self._clock() - started < o.very_short_watch:
-                return _Outcome(
-                    _Action.RELIST,
-                    "short_watch",
-                    f"The watch on {self.resource_type.display} closed at once without events; relisting after "
-                    "a backoff.",
-                )
-            return _Outcome(_Action.REWATCH, "timeout", backoff=False)
+            return self._ended(mid_event, events, self._clock() - started)
         except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
             return self._transport_outcome("stalled", exc)
         except (aiohttp.ClientError, OSError) as exc:
@@ -457,6 +434,45 @@ class Reflector:
                 response.release()
             else:
                 response.close()
+
+    async def _apply_stream(self, response: aiohttp.ClientResponse) -> tuple[_Outcome | None, int, bool]:
+        """Apply each event line as it arrives: (the outcome that ended the watch early, if one did; events
+        applied; whether the stream stopped inside an event)."""
+        events = 0
+        buffer = bytearray()
+        while chunk := await response.content.readany():
+            buffer += chunk
+            start = 0
+            while (end := buffer.find(b"\n", start)) >= 0:
+                line = bytes(buffer[start:end])
+                start = end + 1
+                outcome = self._handle_line(line)
+                if outcome is not None:
+                    return outcome, events, False
+                events += 1
+            if start:
+                del buffer[:start]
+            if len(buffer) > self.options.max_line_bytes:
+                return self._garbage(f"a line longer than {self.options.max_line_bytes} bytes"), events, False
+        return None, events, bool(buffer.strip())
+
+    def _ended(self, mid_event: bool, events: int, lasted: float) -> _Outcome:
+        """What a watch that the server ended cleanly means: a cut event, a refusal in disguise, or a timeout."""
+        if mid_event:
+            # The stream ended inside an event: drop the fragment, re-watch from the last applied RV.
+            return _Outcome(
+                _Action.REWATCH,
+                "truncated",
+                f"The watch on {self.resource_type.display} ended in the middle of an event; re-watching "
+                f"from resourceVersion {self.shard.resource_version}.",
+            )
+        if events == 0 and lasted < self.options.very_short_watch:
+            return _Outcome(
+                _Action.RELIST,
+                "short_watch",
+                f"The watch on {self.resource_type.display} closed at once without events; relisting after a backoff.",
+            )
+        return _Outcome(_Action.REWATCH, "timeout", backoff=False)
 
     def _handle_line(self, line: bytes) -> _Outcome | None:
         """Apply one complete line; an outcome ends the watch."""

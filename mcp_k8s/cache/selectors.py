@@ -127,85 +127,88 @@ def parse_label_selector(text: str | None) -> LabelSelector:
     source = (text or "").strip()
     if not source:
         return LabelSelector(text="", requirements=())
-    tokens = _tokens(source)
-    pos = 0
-    reqs: list[_Requirement] = []
+    return LabelSelector(text=source, requirements=_Parser(source).requirements())
 
-    def peek() -> str | None:
-        return tokens[pos] if pos < len(tokens) else None
 
-    def take() -> str:
-        nonlocal pos
-        if pos >= len(tokens):
-            raise _bad(source, "it ends too early")
-        pos += 1
-        return tokens[pos - 1]
+class _Parser:
+    """A recursive-descent reader over the selector's tokens: requirements separated by commas."""
 
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.tokens = _tokens(source)
+        self.pos = 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> str:
+        if self.pos >= len(self.tokens):
+            raise _bad(self.source, "it ends too early")
+        self.pos += 1
+        return self.tokens[self.pos - 1]
+
+    @staticmethod
     def is_ident(token: str | None) -> bool:
         return token is not None and token not in ("==", "!=") and token[0] not in _SPECIAL
 
-    while True:
-        tok = take()
+    def requirements(self) -> tuple[_Requirement, ...]:
+        reqs = [self.requirement()]
+        while (following := self.peek()) is not None:
+            if following != ",":
+                raise _bad(self.source, f"expected ',' between requirements, found {following!r}")
+            self.take()
+            reqs.append(self.requirement())
+        return tuple(reqs)
+
+    def requirement(self) -> _Requirement:
+        source, tok = self.source, self.take()
         if tok == "!":
-            key = take()
-            if not is_ident(key):
+            key = self.take()
+            if not self.is_ident(key):
                 raise _bad(source, f"'!' must be followed by a label key, not {key!r}")
-            reqs.append(_Requirement(_check_key(source, key), "!exists"))
-        elif not is_ident(tok):
+            return _Requirement(_check_key(source, key), "!exists")
+        if not self.is_ident(tok):
             raise _bad(source, f"expected a label key, found {tok!r}")
-        else:
-            key = _check_key(source, tok)
-            op = peek()
-            if op is None or op == ",":
-                reqs.append(_Requirement(key, "exists"))
-            elif op in ("=", "==", "!="):
-                take()
-                value = peek()
-                if is_ident(value):
-                    take()
-                    assert value is not None
-                else:
-                    value = ""  # `a=` selects the empty value, as the apiserver does
-                reqs.append(_Requirement(key, "!=" if op == "!=" else "=", frozenset({_check_value(source, value)})))
-            elif op in ("<", ">"):
-                take()
-                value = take()
-                if not value.lstrip("-").isdigit():
-                    raise _bad(source, f"{op!r} needs an integer, not {value!r}")
-                reqs.append(_Requirement(key, "gt" if op == ">" else "lt", frozenset({str(int(value))})))
-            elif op in ("in", "notin"):
-                take()
-                if take() != "(":
-                    raise _bad(source, f"'{op}' must be followed by a parenthesised list like (a,b)")
-                values: set[str] = set()
-                expect_value = True
-                while True:
-                    item = take()
-                    if item == ")":
-                        if expect_value and values:
-                            values.add("")  # `(a,)` includes the empty value, as in apimachinery
-                        break
-                    if item == ",":
-                        if expect_value:
-                            values.add("")
-                        expect_value = True
-                        continue
-                    if not is_ident(item) or not expect_value:
-                        raise _bad(source, f"unexpected {item!r} inside the value list")
-                    values.add(_check_value(source, item))
-                    expect_value = False
-                if not values:
-                    values.add("")  # `()` is the empty value, as in apimachinery
-                reqs.append(_Requirement(key, op, frozenset(values)))
+        key = _check_key(source, tok)
+        op = self.peek()
+        if op is None or op == ",":
+            return _Requirement(key, "exists")
+        self.take()
+        if op in ("=", "==", "!="):
+            value = self.peek()
+            if self.is_ident(value):
+                self.take()
             else:
-                raise _bad(source, f"expected an operator (=, ==, !=, in, notin) after {key!r}, found {op!r}")
-        following = peek()
-        if following is None:
-            break
-        if following != ",":
-            raise _bad(source, f"expected ',' between requirements, found {following!r}")
-        take()
-    return LabelSelector(text=source, requirements=tuple(reqs))
+                value = ""  # `a=` selects the empty value, as the apiserver does
+            return _Requirement(key, "!=" if op == "!=" else "=", frozenset({_check_value(source, value or "")}))
+        if op in ("<", ">"):
+            value = self.take()
+            if not value.lstrip("-").isdigit():
+                raise _bad(source, f"{op!r} needs an integer, not {value!r}")
+            return _Requirement(key, "gt" if op == ">" else "lt", frozenset({str(int(value))}))
+        if op in ("in", "notin"):
+            return _Requirement(key, op, self.value_list(op))
+        raise _bad(source, f"expected an operator (=, ==, !=, in, notin) after {key!r}, found {op!r}")
+
+    def value_list(self, op: str) -> frozenset[str]:
+        """`(a,b)` after in/notin; empty entries are the empty value, as in apimachinery (`()`, `(a,)`)."""
+        if self.take() != "(":
+            raise _bad(self.source, f"'{op}' must be followed by a parenthesised list like (a,b)")
+        values: set[str] = set()
+        expect_value = True
+        while (item := self.take()) != ")":
+            if item == ",":
+                if expect_value:
+                    values.add("")
+                expect_value = True
+                continue
+            if not self.is_ident(item) or not expect_value:
+                raise _bad(self.source, f"unexpected {item!r} inside the value list")
+            values.add(_check_value(self.source, item))
+            expect_value = False
+        if expect_value:
+            values.add("")  # `()` and `(a,)` include the empty value
+        return frozenset(values)
 
 
 _FIELD_GETTERS: dict[str, Callable[[Mapping[str, Any]], str]] = {

@@ -164,7 +164,9 @@ class Discovery:
         """What kubectl would pick for `name` (+ group/version); raises InvalidInput/TypeNotFound with guidance."""
         wanted = name.strip()
         if not wanted:
-            raise errors.InvalidInput("plural is empty; give a resource type such as 'widgets' or 'Widget'.")
+            raise errors.hinted(
+                errors.InvalidInput, "The resource type is empty", errors.Remedy.NO_TYPE, "give one such as 'widgets'"
+            )
         key = (wanted, group, version)
         for refresh in (False, True):
             types = await self.all_types(refresh=refresh)
@@ -214,9 +216,9 @@ class Discovery:
         if version:
             qualifier += f" at version {version!r}"
         hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
+        fact = f"No resource type {name!r}{qualifier} is served by {self._kube.describe_target()}.{hint}"
         return errors.TypeNotFound(
-            f"No resource type {name!r}{qualifier} is served by {self._kube.describe_target()}.{hint} "
-            "list_api_resources shows every type (its CRD may not be installed)."
+            f"{fact} Its CRD may not be installed.", hint=errors.Hint(errors.Remedy.LIST_TYPES, fact)
         )
 
     async def _fetch(self) -> list[ResourceType]:

@@ -189,7 +189,12 @@ async def list_events(
     namespaces). The kind can be shared by two groups, so rows are also checked against the resolved type's group.
     """
     if name and not plural:
-        raise errors.InvalidInput("name needs plural (the kind of the object, e.g. plural='widgets' or 'Widget').")
+        raise errors.hinted(
+            errors.InvalidInput,
+            "Events about a named object need its type",
+            errors.Remedy.NAME_NEEDS_TYPE,
+            "give its kind or plural too, e.g. 'widgets' or 'Widget'",
+        )
     rt: ResourceType | None = None
     selectors: list[str] = []
     if plural:

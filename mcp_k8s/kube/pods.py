@@ -161,11 +161,12 @@ class PodLogs(BaseModel):
     namespace: str
     container: str
     previous: bool = False
-    text: str = Field(description="Log text; when truncated it starts with a [truncated: ...] marker line")
+    text: str = Field(description="Log text, whole lines from the end of the window")
     truncated: bool = False
     omitted_bytes: int | None = Field(
         default=None, description="Earlier bytes left out (when truncated and known exactly)"
     )
+    kept_bytes: int = Field(default=0, description="Bytes of log kept")
 
 
 def pick_container(pod: Mapping[str, Any], namespace: str) -> str:
@@ -181,9 +182,11 @@ def pick_container(pod: Mapping[str, Any], namespace: str) -> str:
         return str(default)
     init = [c.get("name", "") for c in spec.get("initContainers") or []]
     extra = f" (init containers: {', '.join(init)})" if init else ""
-    raise errors.InvalidInput(
-        f'Pod "{meta.get("name")}" in namespace "{namespace}" has {len(names)} containers: {", ".join(names)}{extra}; '
-        "pass container= one of them."
+    raise errors.hinted(
+        errors.InvalidInput,
+        f'Pod "{meta.get("name")}" in namespace "{namespace}" has {len(names)} containers: {", ".join(names)}{extra}',
+        errors.Remedy.NAME_CONTAINER,
+        "choose one of them",
     )
 
 
@@ -199,24 +202,16 @@ def keep_tail(data: bytes, limit: int) -> tuple[bytes, int]:
     return kept, len(data) - len(kept)
 
 
-def truncation_marker(omitted: int | None, shown: int) -> str:
-    amount = f"{omitted} earlier bytes" if omitted is not None else "earlier output"
-    return (
-        f"[truncated: {amount} not shown, these are the last {shown} bytes; narrow with tail_lines or "
-        "since_seconds, or raise limit_bytes]\n"
-    )
-
-
 def _log_options(
     tail_lines: int | None, since_seconds: int | None, previous: bool, limit_bytes: int
 ) -> list[tuple[str, str | int | bool]]:
     """The log request's fixed options, refusing out-of-range numbers before any request."""
     if limit_bytes < 1:
-        raise errors.InvalidInput("limit_bytes must be at least 1.")
+        raise errors.InvalidInput("limitBytes must be at least 1.")
     if tail_lines is not None and tail_lines < 0:
-        raise errors.InvalidInput("tail_lines must be 0 or more.")
+        raise errors.InvalidInput("tailLines must be 0 or more.")
     if since_seconds is not None and since_seconds < 1:
-        raise errors.InvalidInput("since_seconds must be at least 1.")
+        raise errors.InvalidInput("sinceSeconds must be at least 1.")
     query: list[tuple[str, str | int | bool]] = []
     if since_seconds is not None:
         query.append(("sinceSeconds", since_seconds))
@@ -236,7 +231,7 @@ async def pod_logs(
     previous: bool = False,
     limit_bytes: int = DEFAULT_LOG_BYTES,
 ) -> PodLogs:
-    """Read a container's log and keep its newest `limit_bytes` (plus a marker line when anything was cut).
+    """Read a container's log and keep its newest `limit_bytes` (`truncated` says when anything was cut).
 
     The API's own limitBytes keeps the *oldest* bytes of the window, which is rarely what a reader wants, so we ask
     for up to LOG_FETCH_CEILING bytes of the window and cut from the front. When the window is larger than that,
@@ -277,9 +272,10 @@ async def pod_logs(
         namespace=namespace,
         container=container,
         previous=previous,
-        text=truncation_marker(dropped if exact else None, len(kept)) + text if truncated else text,
+        text=text,
         truncated=truncated,
         omitted_bytes=dropped if truncated and exact else None,
+        kept_bytes=len(kept),
     )
 
 

@@ -224,7 +224,12 @@ async def check_access(
     """
     verb = verb.strip().lower()
     if not verb:
-        raise errors.InvalidInput("verb is empty; use get, list, watch, create, update, patch, delete or '*'.")
+        raise errors.hinted(
+            errors.InvalidInput,
+            "The verb is empty",
+            errors.Remedy.NO_VERB,
+            "use get, list, watch, create, update, patch, delete or '*'",
+        )
     base, _, sub_from_name = resource.strip().partition("/")
     subresource = subresource or sub_from_name or None
     plural, api_group, namespace, note = await _rbac_name(discovery, base, group, namespace)

@@ -203,9 +203,11 @@ async def create_secret(
     try:
         created = await resources.create_object(kube, SECRETS, namespace, body, dry_run=dry_run)
     except errors.AlreadyExists as exc:
-        raise errors.AlreadyExists(
-            f'Secret "{name}" already exists in namespace "{namespace}"; change it with update_secret, or choose '
-            "another name.",
+        raise errors.hinted(
+            errors.AlreadyExists,
+            f'Secret "{name}" already exists in namespace "{namespace}"',
+            errors.Remedy.UPDATE_SECRET,
+            "update it, or choose another name",
             status=exc.status,
             reason=exc.reason,
         ) from None
@@ -233,7 +235,12 @@ async def update_secret(
     """Set, replace and remove keys with a JSON merge patch that names only those keys, so a concurrent change to
     any other key survives (a read-modify-write replace would silently undo it)."""
     if not (change.sets_data or change.remove or labels):
-        raise errors.InvalidInput("Nothing to update; give data, generate, remove_keys or labels.")
+        raise errors.hinted(
+            errors.InvalidInput,
+            "Nothing to update",
+            errors.Remedy.NOTHING_TO_UPDATE,
+            "the change sets no value or label and removes no key",
+        )
     current = await read_secret(kube, namespace, name)
     existing = {k.key for k in current.view.keys}
     check_mutable(current, change, namespace)

@@ -32,6 +32,7 @@ from mcp_k8s.kube.namespaces import resolve_namespace
 from mcp_k8s.logging import get_logger, has_secret_values, scrub
 from mcp_k8s.render import render
 from mcp_k8s.settings import Settings
+from mcp_k8s.tools import hints
 
 if TYPE_CHECKING:
     from mcp_k8s.tools.uris import SubscriptionHub
@@ -136,7 +137,7 @@ def boundary(fn: Callable[..., Awaitable[Any]], *, secrets: bool = False) -> Cal
             raise
         except errors.K8sError as exc:
             log.info("tool failed", tool=name, error=type(exc).__name__, status=exc.status, **audit)
-            raise ToolError(scrub(exc.message)) from None
+            raise ToolError(scrub(hints.sentence(exc))) from None
         except anyio.get_cancelled_exc_class():
             log.info("tool cancelled", tool=name, **audit)
             raise
@@ -334,7 +335,7 @@ def resolver(tool: str, *, secrets: bool = False) -> Callable[[F], F]:
                     return await fn(*args, **kwargs)
             except errors.K8sError as exc:
                 log.info("tool failed", tool=tool, error=type(exc).__name__, status=exc.status)
-                raise ToolError(scrub(exc.message)) from None
+                raise ToolError(scrub(hints.sentence(exc))) from None
 
         return wrapper  # type: ignore[return-value]
 

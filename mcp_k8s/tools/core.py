@@ -8,23 +8,17 @@ happened to the object.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from mcp_k8s import output
 from mcp_k8s.kube import events, pods, services
-from mcp_k8s.kube.resources import ListPage
 from mcp_k8s.tools.answers import Listing
 from mcp_k8s.tools.base import (
     AllNamespaces,
-    AppState,
-    ContinueToken,
     Ctx,
-    FieldSelector,
     Group,
-    LabelSelector,
     Limit,
     Name,
     Namespace,
@@ -32,12 +26,10 @@ from mcp_k8s.tools.base import (
     Version,
     app,
     check_name,
-    paged,
     spec,
 )
+from mcp_k8s.tools.listing import row_tool
 
-RowT = TypeVar("RowT", bound=BaseModel)
-ListT = TypeVar("ListT", bound=BaseModel)
 _LOG_ENVELOPE = 1_000
 
 
@@ -65,66 +57,15 @@ class EventsAnswer(events.EventList):
     truncated: output.Truncation | None = None
 
 
-async def _rows(
-    state: AppState,
-    lister: Callable[..., Awaitable[ListPage[RowT]]],
-    model: type[ListT],
-    namespace: str | None,
-    all_namespaces: bool,
-    label_selector: str | None,
-    field_selector: str | None,
-    limit: int,
-    continue_token: str | None,
-) -> ListT:
-    """A budgeted page of rows from a kube/ row lister (pods, services)."""
-
-    async def fetch(ns: str | None, server_token: str | None) -> tuple[list[RowT], str | None]:
-        page = await lister(
-            state.kube,
-            ns,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_token=server_token,
-        )
-        # Rows of a single-namespace listing leave the namespace out: the envelope says it once.
-        rows = page.items if all_namespaces else [r.model_copy(update={"namespace": None}) for r in page.items]
-        return rows, page.continue_token
-
-    found = await paged(
-        state,
-        namespace=namespace,
-        all_namespaces=all_namespaces,
-        namespaced=True,
-        continue_token=continue_token,
-        fetch=fetch,
-        overhead=output.size_of(model(count=0, items=[])),
-        narrow="label_selector, field_selector or a smaller limit",
-    )
-    return found.answer(model)
-
-
-async def list_pods(
-    ctx: Ctx,
-    namespace: Namespace = None,
-    all_namespaces: AllNamespaces = False,
-    label_selector: LabelSelector = None,
-    field_selector: FieldSelector = None,
-    limit: Limit = 50,
-    continue_token: ContinueToken = None,
-) -> PodList:
-    """List pods: phase, ready, restarts, node, age, and why a pod is not ready."""
-    return await _rows(
-        app(ctx),
-        pods.list_pods,
-        PodList,
-        namespace,
-        all_namespaces,
-        label_selector,
-        field_selector,
-        limit,
-        continue_token,
-    )
+list_pods = row_tool(
+    "list_pods", pods.list_pods, PodList, "List pods: phase, ready, restarts, node, age, and why a pod is not ready."
+)
+list_services = row_tool(
+    "list_services",
+    services.list_services,
+    ServiceList,
+    "List services: type, cluster IP, external addresses, ports, selector.",
+)
 
 
 async def get_pod_logs(
@@ -170,14 +111,18 @@ async def get_pod_logs(
         if logs.truncated
         else None
     )
-    return LogsAnswer(
-        pod=logs.pod,
-        namespace=logs.namespace,
-        container=logs.container,
-        previous=logs.previous,
-        text=logs.text,
-        truncated=truncated,
-        note=note,
+    where = logs.model_dump(include={"pod", "namespace", "container", "previous"})
+    return LogsAnswer(**where, text=marked_text(logs), truncated=truncated, note=note)
+
+
+def marked_text(logs: pods.PodLogs) -> str:
+    """The log text, led by a line saying what was cut and how to see more when anything was."""
+    if not logs.truncated:
+        return logs.text
+    amount = f"{logs.omitted_bytes} earlier bytes" if logs.omitted_bytes is not None else "earlier output"
+    return (
+        f"[truncated: {amount} not shown, these are the last {logs.kept_bytes} bytes; narrow with tail_lines or "
+        f"since_seconds, or raise limit_bytes]\n{logs.text}"
     )
 
 
@@ -245,29 +190,6 @@ def _merge_events(pages: list[events.EventList], limit: int) -> events.EventList
         scanned=sum(p.scanned for p in pages),
         omitted=sum(p.omitted for p in pages) + max(0, len(rows) - limit),
         complete=all(p.complete for p in pages),
-    )
-
-
-async def list_services(
-    ctx: Ctx,
-    namespace: Namespace = None,
-    all_namespaces: AllNamespaces = False,
-    label_selector: LabelSelector = None,
-    field_selector: FieldSelector = None,
-    limit: Limit = 50,
-    continue_token: ContinueToken = None,
-) -> ServiceList:
-    """List services: type, cluster IP, external addresses, ports, selector."""
-    return await _rows(
-        app(ctx),
-        services.list_services,
-        ServiceList,
-        namespace,
-        all_namespaces,
-        label_selector,
-        field_selector,
-        limit,
-        continue_token,
     )
 
 

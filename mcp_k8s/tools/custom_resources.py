@@ -7,7 +7,6 @@ below every request and cached read decides them (mcp_k8s/policy.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import suppress
 from typing import Annotated, Any, Literal
 
@@ -16,12 +15,11 @@ from mcp.server.mcpserver import Resolve
 from pydantic import Field
 
 from mcp_k8s import errors, output
-from mcp_k8s.cache.access import CachedType
 from mcp_k8s.cache.selectors import UnsupportedFieldSelector
 from mcp_k8s.kube import resources
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.kube.events import list_events
-from mcp_k8s.tools import reading
+from mcp_k8s.tools import hints, reading, resource_lists
 from mcp_k8s.tools.answers import DeleteAnswer, ObjectAnswer, ResourceList, WriteAnswer
 from mcp_k8s.tools.base import (
     DECLINED,
@@ -47,7 +45,6 @@ from mcp_k8s.tools.base import (
     ask_confirmation,
     check_name,
     confirmed,
-    paged,
     resolver,
     spec,
 )
@@ -120,7 +117,7 @@ async def list_custom_resources(
         store = await reading.readable_store(state, rt, scope)
         if store is not None:
             try:
-                return await _list_from_cache(
+                return await resource_lists.from_cache(
                     state, rt, store, scope, label_selector, field_selector, limit, token, view
                 )
             except UnsupportedFieldSelector:
@@ -128,137 +125,10 @@ async def list_custom_resources(
         note = reading.cache_note(state.cache.get(rt), rt)
     else:
         note = None
-    answer = await _list_from_api(
+    answer = await resource_lists.from_api(
         state, rt, ns, all_namespaces, label_selector, field_selector, limit, continue_token, view
     )
     return answer.model_copy(update={"note": note}) if note else answer
-
-
-async def _list_from_cache(
-    state: AppState,
-    rt: ResourceType,
-    store: CachedType,
-    namespace: str | None,
-    label_selector: str | None,
-    field_selector: str | None,
-    limit: int,
-    token: dict[str, Any],
-    view: str,
-) -> ResourceList:
-    """A page from the watch cache. Pages resume after the last (namespace, name) shown, so churn between pages
-    neither repeats nor skips objects that existed throughout."""
-    fresh = await store.freshness(namespace)  # first: probes when the watch has been silent, then we read
-    after = tuple(token.get("after") or ())
-    objects = await store.list(
-        namespace=namespace,
-        label_selector=label_selector,
-        field_selector=field_selector,
-        after=(after[0], after[1]) if len(after) == 2 else None,
-        limit=limit + 1,  # one more tells whether there is a next page
-    )
-    page = objects[:limit]
-    row = await _row_maker(state, rt, view)
-    items = [row(item) for item in page]
-    info = store.info()
-    envelope = ResourceList(
-        resource=rt.display,
-        kind=rt.kind,
-        namespace=namespace,
-        source="cache",
-        resource_version=info.resource_version,
-        synced=info.synced,
-        **fresh.as_fields(),
-        count=0,
-        items=[],
-    )
-
-    def token_for(fit: int) -> str | None:
-        if fit < len(items) or len(objects) > limit:
-            return output.encode_token({"src": "cache", "after": list(_key(page[fit - 1]))})
-        return None
-
-    fit, next_token, truncated = output.cut_page(
-        items,
-        state.settings.output_budget,
-        output.size_of(envelope),
-        token_for=token_for,
-        hint=output.CUT_HINT.format(narrow=_narrow(view)),
-    )
-    return envelope.model_copy(
-        update={"items": items[:fit], "count": fit, "continue_token": next_token, "truncated": truncated}
-    )
-
-
-def _narrow(view: str) -> str:
-    """How to make a cut page smaller, never suggesting the view already in use."""
-    return "label_selector or a smaller limit" + (", or view=summary" if view == "full" else "")
-
-
-def _key(obj: dict[str, Any]) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return (meta.get("namespace") or "", meta.get("name") or "")
-
-
-async def _list_from_api(
-    state: AppState,
-    rt: ResourceType,
-    ns: str | None,
-    all_namespaces: bool,
-    label_selector: str | None,
-    field_selector: str | None,
-    limit: int,
-    continue_token: str | None,
-    view: str,
-) -> ResourceList:
-    """A page from a direct LIST (tokens are tagged src=api, so later pages stay on the API)."""
-
-    async def fetch(namespace: str | None, server_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        page = await resources.list_objects(
-            state.kube,
-            rt,
-            namespace,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_token=server_token,
-        )
-        meta = page.get("metadata") or {}
-        versions.append(meta.get("resourceVersion"))
-        return [row(item) for item in page.get("items") or []], meta.get("continue")
-
-    row = await _row_maker(state, rt, view)
-
-    versions: list[str | None] = []
-    envelope = ResourceList(resource=rt.display, kind=rt.kind, source="api", count=0, items=[])
-    found = await paged(
-        state,
-        namespace=ns,
-        all_namespaces=all_namespaces,
-        namespaced=rt.namespaced,
-        continue_token=continue_token,
-        fetch=fetch,
-        overhead=output.size_of(envelope),
-        narrow=_narrow(view),
-        token_fields={"src": "api"},
-    )
-    return envelope.model_copy(
-        update={
-            "namespace": found.namespace,
-            "resource_version": versions[-1] if versions else None,
-            "items": found.rows,
-            "count": len(found.rows),
-            "continue_token": found.continue_token,
-            "truncated": found.truncated,
-        }
-    )
-
-
-async def _row_maker(state: AppState, rt: ResourceType, view: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """How each listed object becomes a row: the whole object, or a summary with the CRD's printer columns."""
-    if view == "full":
-        return output.strip_object
-    columns = tuple((c.key, c.json_path) for c in await state.discovery.printer_columns(rt))
-    return lambda obj: output.summary_row(obj, columns)
 
 
 async def get_custom_resource(
@@ -305,7 +175,7 @@ async def get_custom_resource(
                 widen_cluster_scoped=not state.settings.allowed_namespaces,
             )
         except errors.K8sError as exc:  # events are context: their absence must not hide the object
-            answer.events_note = f"Events unavailable: {exc.message}"
+            answer.events_note = f"Events unavailable: {hints.sentence(exc)}"
         else:
             answer.events = events.items
             if not events.items:

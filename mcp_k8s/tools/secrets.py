@@ -17,22 +17,17 @@ from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from mcp_k8s import errors, output
 from mcp_k8s.kube import secret_data, secrets
-from mcp_k8s.kube.secret_data import GeneratedKey, GenerateSpec
+from mcp_k8s.kube.secret_data import GeneratedKey
 from mcp_k8s.kube.secrets import SecretView
 from mcp_k8s.tools.answers import Listing
 from mcp_k8s.tools.base import (
     DECLINED,
     DRY_RUN_DELETE,
     NOT_CHANGED,
-    AllNamespaces,
     Confirm,
-    ContinueToken,
     Ctx,
     DryRun,
-    FieldSelector,
     Force,
-    LabelSelector,
-    Limit,
     Name,
     Namespace,
     ToolSpec,
@@ -40,10 +35,11 @@ from mcp_k8s.tools.base import (
     ask_confirmation,
     check_name,
     confirmed,
-    paged,
     resolver,
     spec,
 )
+from mcp_k8s.tools.listing import row_tool
+from mcp_k8s.tools.secret_arguments import GenerateSpec, parse_change
 
 _MAX_KEYS_IN_ROW = 50
 WITHHELD_BY_POLICY = (
@@ -53,7 +49,8 @@ WITHHELD_BY_POLICY = (
 NOT_REQUESTED = "Values not included; pass include_values=true to read them."
 
 # `Any` on purpose: a malformed `data` must not fail argument validation, whose message would echo the values.
-# parse_data checks the shape and names offending keys only; the validator registers the values before anything else.
+# secret_arguments.parse_data checks the shape and names offending keys only; the validator registers the values
+# before anything else.
 SecretData = Annotated[
     Any,
     BeforeValidator(secret_data.register_given),
@@ -165,41 +162,14 @@ def _fit_keys(view: SecretView, budget: int) -> tuple[SecretView, output.Truncat
     return view.model_copy(update={"keys": view.keys[:fit]}), truncated
 
 
-async def list_secrets(
-    ctx: Ctx,
-    namespace: Namespace = None,
-    all_namespaces: AllNamespaces = False,
-    label_selector: LabelSelector = None,
-    field_selector: FieldSelector = None,
-    limit: Limit = 50,
-    continue_token: ContinueToken = None,
-) -> SecretList:
-    """List secrets: names, types and keys, never values."""
-    state = app(ctx)
-    budget = state.settings.output_budget
-
-    async def fetch(ns: str | None, server_token: str | None) -> tuple[list[SecretRow], str | None]:
-        page = await secrets.list_secrets(
-            state.kube,
-            ns,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_token=server_token,
-        )
-        return [_row(view, all_namespaces, max(200, budget // 10)) for view in page.items], page.continue_token
-
-    envelope = SecretList(namespace=None, count=0, items=[])
-    found = await paged(
-        state,
-        namespace=namespace,
-        all_namespaces=all_namespaces,
-        namespaced=True,
-        continue_token=continue_token,
-        fetch=fetch,
-        overhead=output.size_of(envelope),
-    )
-    return found.answer(SecretList)
+list_secrets = row_tool(
+    "list_secrets",
+    secrets.list_secrets,
+    SecretList,
+    "List secrets: names, types and keys, never values.",
+    shape=lambda view, all_namespaces, state: _row(view, all_namespaces, max(200, state.settings.output_budget // 10)),
+    narrow="label_selector or a smaller limit",
+)
 
 
 async def get_secret(
@@ -300,7 +270,7 @@ async def create_secret(
 ) -> SecretWriteAnswer:
     """Create a secret from given values and/or generated ones (never returned)."""
     check_name(name)
-    change = secret_data.Change.parse(data, generate)
+    change = parse_change(data, generate)
     state = app(ctx)
     ns = await state.namespace(namespace)
     result = await secrets.create_secret(
@@ -331,7 +301,7 @@ async def _confirm_loss(
     """Replacing or removing a key loses a value nobody can read back: ask first, about exactly those keys. Adding
     keys or labels loses nothing and is not asked about."""
     state = app(ctx)
-    change = secret_data.Change.parse(data, generate, remove_keys or ())
+    change = parse_change(data, generate, remove_keys or ())
     ns = await state.namespace(namespace)
     current = await secrets.read_secret(state.kube, ns, check_name(name))
     secrets.check_mutable(current, change, ns)
@@ -359,7 +329,7 @@ async def update_secret(
 ) -> SecretWriteAnswer:
     """Set, replace or remove keys; other keys are kept. Asks before a value is lost."""
     check_name(name)
-    change = secret_data.Change.parse(data, generate, remove_keys or ())
+    change = parse_change(data, generate, remove_keys or ())
     state = app(ctx)
     ns = await state.namespace(namespace)
     if not confirmed(ctx, confirmation, force=force):

@@ -38,7 +38,7 @@ from mcp_k8s.cache.manager import CacheManager
 from mcp_k8s.cache.store import Change
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.logging import get_logger, scrub
-from mcp_k8s.tools import reading
+from mcp_k8s.tools import hints, reading
 from mcp_k8s.tools.base import AppState
 
 log = get_logger(__name__)
@@ -168,11 +168,11 @@ async def read_resource(uri: str, state: AppState) -> str:
             state.subscriptions.attach(rt)
         obj = (await reading.read_object(state, rt, ns, name)).object
     except errors.NotFound as exc:
-        raise ResourceNotFoundError(exc.message) from None
+        raise ResourceNotFoundError(hints.sentence(exc)) from None
     except (errors.NotAllowed, errors.Forbidden, errors.InvalidInput) as exc:
-        raise MCPError(INVALID_PARAMS, scrub(exc.message), {"uri": uri[:500]}) from None
+        raise MCPError(INVALID_PARAMS, scrub(hints.sentence(exc)), {"uri": uri[:500]}) from None
     except errors.K8sError as exc:
-        raise ResourceError(scrub(exc.message)) from None
+        raise ResourceError(scrub(hints.sentence(exc))) from None
     return scrub(json.dumps(obj, separators=(",", ":")))
 
 
@@ -196,7 +196,7 @@ async def on_subscribe(ctx: ServerRequestContext[AppState, Any], params: Subscri
     try:
         await watch_uri(state, str(params.uri))
     except errors.K8sError as exc:
-        raise MCPError(INVALID_PARAMS, exc.message, {"uri": str(params.uri)}) from None
+        raise MCPError(INVALID_PARAMS, hints.sentence(exc), {"uri": str(params.uri)}) from None
     state.subscriptions.subscribe(str(params.uri), ctx.session)
     return EmptyResult()
 
@@ -219,7 +219,7 @@ class WatchingListenHandler:
             try:
                 await watch_uri(ctx.lifespan_context, str(uri))
             except errors.K8sError as exc:
-                raise MCPError(INVALID_PARAMS, exc.message, {"uri": str(uri)}) from None
+                raise MCPError(INVALID_PARAMS, hints.sentence(exc), {"uri": str(uri)}) from None
         return await self._inner(ctx, params)
 
     def close(self) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
@@ -12,9 +15,12 @@ from pydantic import BaseModel, Field
 
 from mcp_k8s import errors, output
 from mcp_k8s import jsonpath as jp
-from mcp_k8s.cache.store import Change, ChangeType, Status, SubscriptionOverflow
+from mcp_k8s.cache.access import CachedType
+from mcp_k8s.cache.store import Change, ChangeType, Status, Subscription, SubscriptionOverflow
+from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools.base import (
     AllNamespaces,
+    AppState,
     Ctx,
     Group,
     Name,
@@ -151,22 +157,33 @@ class WaitAnswer(BaseModel):
     message: str
 
 
+@dataclass(frozen=True)
 class _Check:
     """One condition to wait for; `evaluate` says whether it holds and what was observed."""
 
-    def __init__(
-        self,
-        condition_type: str | None,
-        condition_status: str,
-        path: jp.Path | None,
-        value: str | None,
+    condition_type: str | None
+    condition_status: str
+    path: jp.Path | None
+    value: str | None
+    deleted: bool
+
+    @classmethod
+    def from_arguments(
+        cls,
+        condition: str | None,
+        status: str,
+        jsonpath: str | None,
+        value: str | int | float | bool | None,
         deleted: bool,
-    ) -> None:
-        self.condition_type = condition_type
-        self.condition_status = condition_status
-        self.path = path
-        self.value = value
-        self.deleted = deleted
+    ) -> _Check:
+        """The one check the call asks for; refuses none, several, or a value without its path."""
+        if sum(bool(x) for x in (condition, jsonpath, deleted)) != 1:
+            raise errors.InvalidInput(
+                "Give exactly one of condition (e.g. Ready), jsonpath (e.g. .status.phase) or deleted."
+            )
+        if value is not None and not jsonpath:
+            raise errors.InvalidInput("value goes with jsonpath; for a status condition use condition and status.")
+        return cls(condition, status, jp.parse(jsonpath) if jsonpath else None, _as_text(value), deleted)
 
     def describe(self) -> str:
         if self.deleted:
@@ -216,53 +233,21 @@ async def wait_for_custom_resource(
     timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 25.0,
 ) -> WaitAnswer:
     """Wait for a condition, a JSONPath value or deletion, with progress; met=false on timeout."""
-    chosen = sum(bool(x) for x in (condition, jsonpath, deleted))
-    if chosen != 1:
-        raise errors.InvalidInput(
-            "Give exactly one of condition (e.g. Ready), jsonpath (e.g. .status.phase) or deleted."
-        )
-    if value is not None and not jsonpath:
-        raise errors.InvalidInput("value goes with jsonpath; for a status condition use condition and status.")
-    check = _Check(condition, status, jp.parse(jsonpath) if jsonpath else None, _as_text(value), deleted)
+    check = _Check.from_arguments(condition, status, jsonpath, value, deleted)
     state = app(ctx)
     rt = await state.resource_type(plural, group, version)
     ns = await state.namespace(namespace) if rt.namespaced else None
     check_name(name)
-    store = await watch_type(state, rt)
-    if store is None:
-        raise errors.NotAllowed(f"{rt.display} cannot be watched by this server's cache, so it cannot be waited on.")
     started = time.monotonic()
-    if not await store.wait_synced(min(timeout_seconds, 30.0)):
-        raise errors.Unavailable(
-            f"The watch cache for {rt.display} could not sync ({store.last_error or 'still starting'}); retry shortly."
-        )
+    store = await _synced_store(state, rt, timeout_seconds)
     target = f"{rt.kind.lower()} {name!r}" + (f" in namespace {ns}" if ns else "")
-    observed: str | None = None
-    met = False
     with await store.subscribe(namespace=ns if rt.namespaced else None, name=name) as changes:
-        obj = await store.get(name, ns)
-        met, observed = check.evaluate(obj)
+        met, observed = check.evaluate(await store.get(name, ns))
         if not met:
+            waiting = _Waiting(ctx, started, timeout_seconds, f"waiting for {check.describe()} on {target}", observed)
             with anyio.move_on_after(max(0.0, timeout_seconds - (time.monotonic() - started))):
-                async with anyio.create_task_group() as tg:
-
-                    async def heartbeat() -> None:
-                        while True:
-                            await _progress(
-                                ctx, started, timeout_seconds, f"waiting for {check.describe()} on {target}: {observed}"
-                            )
-                            await anyio.sleep(_PROGRESS_EVERY)
-
-                    tg.start_soon(heartbeat)
-                    try:
-                        async for change in changes:
-                            obj = None if change.type == ChangeType.DELETED else await store.get(name, ns)
-                            met, observed = check.evaluate(obj)
-                            if met:
-                                break
-                    except SubscriptionOverflow:
-                        met, observed = check.evaluate(await store.get(name, ns))
-                    tg.cancel_scope.cancel()
+                await waiting.follow(_until_met(check, store, changes, name, ns))
+            met, observed = waiting.met, waiting.observed
         obj = await store.get(name, ns)
     waited = round(time.monotonic() - started, 3)
     await _progress(ctx, started, timeout_seconds, "condition met" if met else "timed out", done=met)
@@ -284,6 +269,56 @@ async def wait_for_custom_resource(
             else f"Timed out after {waited:.1f}s waiting for {check.describe()} on {target}; last seen: {observed}."
         ),
     )
+
+
+async def _synced_store(state: AppState, rt: ResourceType, timeout_seconds: float) -> CachedType:
+    """The type's watch cache, synced (waiting up to 30 s of the caller's time): a wait is answered from it."""
+    store = await watch_type(state, rt)
+    if store is None:
+        raise errors.NotAllowed(f"{rt.display} cannot be watched by this server's cache, so it cannot be waited on.")
+    if not await store.wait_synced(min(timeout_seconds, 30.0)):
+        raise errors.Unavailable(
+            f"The watch cache for {rt.display} could not sync ({store.last_error or 'still starting'}); retry shortly."
+        )
+    return store
+
+
+async def _until_met(
+    check: _Check, store: CachedType, changes: Subscription, name: str, ns: str | None
+) -> AsyncGenerator[tuple[bool, str | None]]:
+    """Each change to the object, evaluated; ends when the check holds (or the subscription overflowed, after one
+    fresh look, since the changes in between are lost)."""
+    try:
+        async for change in changes:
+            obj = None if change.type == ChangeType.DELETED else await store.get(name, ns)
+            verdict = check.evaluate(obj)
+            yield verdict
+            if verdict[0]:
+                return
+    except SubscriptionOverflow:
+        yield check.evaluate(await store.get(name, ns))
+
+
+class _Waiting:
+    """The last verdict of a wait (kept when the timeout cancels it), with a progress notification every few seconds
+    naming the last value observed."""
+
+    def __init__(self, ctx: Ctx, started: float, timeout_seconds: float, doing: str, observed: str | None) -> None:
+        self._ctx, self._started, self._timeout, self._doing = ctx, started, timeout_seconds, doing
+        self.met, self.observed = False, observed
+
+    async def follow(self, verdicts: AsyncGenerator[tuple[bool, str | None]]) -> None:
+        async with aclosing(verdicts), anyio.create_task_group() as tg:
+
+            async def heartbeat() -> None:
+                while True:
+                    await _progress(self._ctx, self._started, self._timeout, f"{self._doing}: {self.observed}")
+                    await anyio.sleep(_PROGRESS_EVERY)
+
+            tg.start_soon(heartbeat)
+            async for verdict in verdicts:
+                self.met, self.observed = verdict
+            tg.cancel_scope.cancel()
 
 
 def _as_text(value: str | int | float | bool | None) -> str | None:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mcp_k8s import errors
+from mcp_k8s.tools import hints
 
 OP = errors.Operation(verb="get", resource="widgets.example.com", kind="Widget", name="w1", namespace="team-a")
 
@@ -60,7 +61,7 @@ def test_forbidden_names_user_verb_resource_namespace() -> None:
     assert isinstance(err, errors.Forbidden)
     assert 'user "system:serviceaccount:a:b"' in err.message
     assert 'get widgets.example.com "w1" in namespace "team-a"' in err.message
-    assert "check_access" in err.message
+    assert hints.sentence(err) == f"{err.message[:-1]}, or call check_access to see what is allowed."
     one_sentence(err.message)
 
 
@@ -72,6 +73,7 @@ def test_not_found_object_vs_type() -> None:
     typ = errors.from_status(404, status(404, "NotFound", "the server could not find the requested resource"), list_op)
     assert isinstance(typ, errors.TypeNotFound)
     assert "does not serve gizmos.example.com" in typ.message
+    assert "check the resource type with list_api_resources" in hints.sentence(typ)
     one_sentence(obj.message)
     one_sentence(typ.message)
 
@@ -132,13 +134,17 @@ def test_apply_conflict_says_force_conflicts_takes_ownership() -> None:
     assert err.message.startswith('Conflict on patch (server-side apply) widget "w1" in namespace "team-a": ')
     assert '"kubectl-edit"' in err.message
     assert ".spec.size" in err.message
-    assert "force_conflicts=true" in err.message
-    assert "re-read" not in err.message
+    assert "force_conflicts" not in err.message  # errors.py does not know the tools' parameters ...
+    told = hints.sentence(err)  # ... the tool boundary words the way out
+    assert told.startswith('Conflict on patch (server-side apply) widget "w1" in namespace "team-a": ')
+    assert "force_conflicts=true" in told
+    assert "re-read" not in told
     one_sentence(err.message)
+    one_sentence(told)
     # The same status on a merge patch is a stale read: re-read and retry.
     stale = errors.from_status(409, status(409, "Conflict", "the object has been modified"), OP)
     assert "re-read" in stale.message
-    assert "force_conflicts" not in stale.message
+    assert "force_conflicts" not in hints.sentence(stale)
 
 
 def test_local_and_api_errors_have_one_base_each() -> None:
@@ -149,3 +155,13 @@ def test_local_and_api_errors_have_one_base_each() -> None:
         assert issubclass(api, errors.ApiError)
         assert not issubclass(api, errors.LocalError)
     assert isinstance(errors.from_status(418, b"", OP), errors.ApiError)
+
+
+def test_every_remedy_is_worded_at_the_tool_boundary() -> None:
+    for remedy in errors.Remedy:
+        error = errors.hinted(errors.InvalidInput, "Something was wrong", remedy, "fix it")
+        assert error.message == "Something was wrong; fix it."
+        told = hints.sentence(error)
+        one_sentence(told)
+        assert told != error.message
+    assert hints.sentence(errors.InvalidInput("No hint here.")) == "No hint here."

@@ -10,6 +10,8 @@ from kubernetes_asyncio import client
 from mcp_k8s import errors, sandbox
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.pods import list_pods, pod_logs
+from mcp_k8s.tools import hints
+from mcp_k8s.tools.core import marked_text
 from tests.plugins.kwok import MakePods
 
 pytestmark = pytest.mark.anyio
@@ -99,7 +101,7 @@ async def test_log_byte_cap_keeps_the_newest_lines(
     capped = await pod_logs(kube, namespace, "chatty", limit_bytes=100)
 
     assert capped.truncated
-    marker, _, body = capped.text.partition("\n")
+    marker, _, body = marked_text(capped).partition("\n")
     assert marker.startswith("[truncated: ")
     assert body == "".join(f"{line}\n" for line in lines[-3:])  # whole lines only: 93 of the 100 bytes
     assert capped.omitted_bytes == 31 * 100 - 93
@@ -117,7 +119,7 @@ async def test_log_window_larger_than_one_fetch_is_reread_from_its_end(
 
     assert capped.truncated
     assert capped.omitted_bytes is None  # the total is not known without reading it all
-    body = capped.text.split("\n", 1)[1]
+    body = capped.text
     assert body.endswith(f"{lines[-1]}\n")
     assert len(body.encode()) <= 1_000
     assert body.splitlines() == lines[-len(body.splitlines()) :]
@@ -131,7 +133,7 @@ async def test_multi_container_pod_needs_a_container(
 
     with pytest.raises(errors.InvalidInput) as err:
         await pod_logs(kube, namespace, "two")
-    assert str(err.value) == (
+    assert hints.sentence(err.value) == (
         f'Pod "two" in namespace "{namespace}" has 2 containers: app, sidecar; pass container= one of them.'
     )
     sidecar = await pod_logs(kube, namespace, "two", container="sidecar")

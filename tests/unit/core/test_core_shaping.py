@@ -30,6 +30,8 @@ from mcp_k8s.kube.reviews import check_access
 from mcp_k8s.kube.services import service_row
 from mcp_k8s.objects import age
 from mcp_k8s.settings import Settings
+from mcp_k8s.tools import hints
+from mcp_k8s.tools.core import marked_text
 
 pytestmark = pytest.mark.anyio
 NOW = dt.datetime(2026, 1, 2, 12, 0, 0, tzinfo=dt.UTC)
@@ -182,7 +184,7 @@ def test_pick_container() -> None:
     two["spec"]["initContainers"] = [{"name": "migrate"}]
     with pytest.raises(errors.InvalidInput) as err:
         pick_container(two, "ns")
-    assert str(err.value) == (
+    assert hints.sentence(err.value) == (
         'Pod "p" in namespace "ns" has 2 containers: app, sidecar (init containers: migrate); '
         "pass container= one of them."
     )
@@ -404,7 +406,7 @@ async def test_pod_logs_with_a_container_skips_the_pod_read() -> None:
 async def test_pod_logs_cut_keeps_the_newest_whole_lines() -> None:
     log = b"".join(b"line %03d\n" % i for i in range(100))  # 9 bytes a line
     logs = await pod_logs(as_kube(FakeKube(log_server(log))), "ns", "p", container="app", limit_bytes=40)
-    marker, _, body = logs.text.partition("\n")
+    marker, _, body = marked_text(logs).partition("\n")
     assert body == "line 096\nline 097\nline 098\nline 099\n"
     assert (logs.truncated, logs.omitted_bytes) == (True, 900 - 36)
     assert marker == (
@@ -420,11 +422,11 @@ async def test_pod_logs_window_bigger_than_the_fetch_is_reread_from_the_end() ->
     first, second = (c[2] for c in fake.calls)
     assert "tailLines" not in first
     assert second["tailLines"] == 1_000 // 64 + 1
-    body = logs.text.split("\n", 1)[1]
+    body = logs.text
     assert body.endswith("entry 004999 " + "z" * 50 + "\n")
     assert len(body) <= 1_000
     assert (logs.truncated, logs.omitted_bytes) == (True, None)
-    assert logs.text.startswith("[truncated: earlier output not shown")
+    assert marked_text(logs).startswith("[truncated: earlier output not shown")
 
 
 async def test_pod_logs_reread_never_asks_for_more_than_tail_lines() -> None:
@@ -464,9 +466,9 @@ async def test_pod_logs_other_400s_are_relayed_with_context() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"limit_bytes": 0}, "limit_bytes must be at least 1."),
-        ({"tail_lines": -1}, "tail_lines must be 0 or more."),
-        ({"since_seconds": 0}, "since_seconds must be at least 1."),
+        ({"limit_bytes": 0}, "limitBytes must be at least 1."),
+        ({"tail_lines": -1}, "tailLines must be 0 or more."),
+        ({"since_seconds": 0}, "sinceSeconds must be at least 1."),
     ],
 )
 async def test_pod_logs_argument_checks(kwargs: dict[str, Any], message: str) -> None:

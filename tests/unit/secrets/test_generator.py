@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from mcp_k8s import errors
 from mcp_k8s.kube import secret_data
-from mcp_k8s.kube.secret_data import ALPHABETS, Change, GenerateSpec, custom_alphabet, entropy_bits, generate_value
+from mcp_k8s.kube.secret_data import ALPHABETS, entropy_bits, generate_value
+from mcp_k8s.tools.secret_arguments import GenerateSpec, custom_alphabet, parse_change
 
 
 @pytest.mark.parametrize("name", sorted(ALPHABETS))
@@ -114,7 +115,7 @@ def test_entropy_bits() -> None:
 
 
 def test_change_plans_generation_without_generating() -> None:
-    change = Change.parse(None, ["token", GenerateSpec(key="pin", length=8, alphabet="numeric")])
+    change = parse_change(None, ["token", GenerateSpec(key="pin", length=8, alphabet="numeric")])
     assert [(p.key, p.length, p.alphabet) for p in change.planned] == [
         ("token", 32, "alphanumeric"),
         ("pin", 8, "numeric"),
@@ -145,4 +146,4 @@ def test_change_refuses_contradictions(
     data: dict[str, str] | None, generate: list[str], remove: list[str], message: str
 ) -> None:
     with pytest.raises(errors.InvalidInput, match=message):
-        Change.parse(data, generate, remove)
+        parse_change(data, generate, remove)

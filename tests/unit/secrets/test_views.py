@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mcp_k8s import errors
-from mcp_k8s.kube.secret_data import parse_data, validate_key
+from mcp_k8s.kube.secret_data import validate_key
 from mcp_k8s.kube.secrets import (
     GENERATED_KEYS,
     StoredSecret,
@@ -20,6 +20,7 @@ from mcp_k8s.kube.secrets import (
 from mcp_k8s.logging import REDACTED, scrub
 from mcp_k8s.objects import LAST_APPLIED
 from mcp_k8s.settings import Settings
+from mcp_k8s.tools.secret_arguments import parse_data
 from tests.canary import CANARY, assert_not_leaked
 
 

@@ -13,9 +13,9 @@ import pytest
 from mcp_k8s import errors
 from mcp_k8s.kube import secrets
 from mcp_k8s.kube.client import MERGE_PATCH, KubeClient
-from mcp_k8s.kube.secret_data import Change, GenerateSpec
 from mcp_k8s.kube.secrets import GENERATED_KEYS
 from mcp_k8s.logging import REDACTED, scrub
+from mcp_k8s.tools.secret_arguments import GenerateSpec, parse_change
 from tests.canary import CANARY, assert_not_leaked
 
 pytestmark = pytest.mark.anyio
@@ -92,7 +92,7 @@ def existing(**data: str) -> dict[str, Any]:
 
 async def test_create_sends_base64_data_and_registers_generated_values() -> None:
     kube = FakeKube()
-    change = Change.parse({"password": CANARY}, [GenerateSpec(key="token", length=40, alphabet="hex")])
+    change = parse_change({"password": CANARY}, [GenerateSpec(key="token", length=40, alphabet="hex")])
     result = await secrets.create_secret(
         kube.as_client(), "ns", "app", change, secret_type="Opaque", labels={"app": "a"}, dry_run=True
     )
@@ -114,7 +114,7 @@ async def test_create_sends_base64_data_and_registers_generated_values() -> None
 
 async def test_create_refuses_more_than_a_secret_can_hold() -> None:
     kube = FakeKube()
-    change = Change.parse({"a": "x" * 600_000, "b": "y" * 600_000})
+    change = parse_change({"a": "x" * 600_000, "b": "y" * 600_000})
     with pytest.raises(errors.InvalidInput, match="at most 1048576 bytes"):
         await secrets.create_secret(kube.as_client(), "ns", "app", change)
     assert kube.sent == []
@@ -122,7 +122,7 @@ async def test_create_refuses_more_than_a_secret_can_hold() -> None:
 
 async def test_update_is_a_merge_patch_naming_only_the_changed_keys() -> None:
     kube = FakeKube(stored=existing(keep="kept-value", replace="old-value", drop="dropped-value"))
-    change = Change.parse({"replace": "new-value", "add": "added-value"}, ["fresh"], ["drop", "never-there"])
+    change = parse_change({"replace": "new-value", "add": "added-value"}, ["fresh"], ["drop", "never-there"])
     result = await secrets.update_secret(kube.as_client(), "ns", "app", change, labels={"tier": "db"})
     get, patch = kube.sent
     assert (get.method, patch.method) == ("GET", "PATCH")
@@ -147,28 +147,28 @@ async def test_update_tracks_which_keys_hold_generated_values() -> None:
     stored = existing(a="value-a", b="value-b", c="value-c")
     stored["metadata"]["annotations"] = {GENERATED_KEYS: "a,b"}
     kube = FakeKube(stored=stored)
-    await secrets.update_secret(kube.as_client(), "ns", "app", Change.parse({"a": "now-given"}, ["c"], ["b"]))
+    await secrets.update_secret(kube.as_client(), "ns", "app", parse_change({"a": "now-given"}, ["c"], ["b"]))
     assert kube.sent[-1].body["metadata"] == {"annotations": {GENERATED_KEYS: "c"}}
     kube = FakeKube(stored=stored)
-    await secrets.update_secret(kube.as_client(), "ns", "app", Change.parse({"a": "x-given"}, [], ["b"]))
+    await secrets.update_secret(kube.as_client(), "ns", "app", parse_change({"a": "x-given"}, [], ["b"]))
     assert kube.sent[-1].body["metadata"] == {"annotations": {GENERATED_KEYS: None}}
 
 
 async def test_update_refuses_data_changes_on_an_immutable_secret() -> None:
     kube = FakeKube(stored={**existing(a="value-a"), "immutable": True})
     with pytest.raises(errors.Invalid, match="immutable") as caught:
-        await secrets.update_secret(kube.as_client(), "ns", "app", Change.parse({"a": CANARY}))
+        await secrets.update_secret(kube.as_client(), "ns", "app", parse_change({"a": CANARY}))
     assert [s.method for s in kube.sent] == ["GET"]
     assert_not_leaked(caught.value.message, CANARY)
-    await secrets.update_secret(kube.as_client(), "ns", "app", Change.parse(), labels={"x": "y"})
+    await secrets.update_secret(kube.as_client(), "ns", "app", parse_change(), labels={"x": "y"})
     assert kube.sent[-1].body == {"metadata": {"labels": {"x": "y"}}}
 
 
 async def test_update_with_nothing_to_do() -> None:
     kube = FakeKube(stored=existing(a="value-a"))
     with pytest.raises(errors.InvalidInput, match="Nothing to update"):
-        await secrets.update_secret(kube.as_client(), "ns", "app", Change.parse())
-    result = await secrets.update_secret(kube.as_client(), "ns", "app", Change.parse(None, [], ["gone"]))
+        await secrets.update_secret(kube.as_client(), "ns", "app", parse_change())
+    result = await secrets.update_secret(kube.as_client(), "ns", "app", parse_change(None, [], ["gone"]))
     assert result.not_present == ["gone"]
     assert [s.method for s in kube.sent] == ["GET"]
 
