@@ -12,8 +12,8 @@ Measures, in one run against one server (reference/watch_cache.md §d):
 - the read path side by side against the read path at BASELINE_COMMIT (its dict store; rows as the list tool built
   them then, answers measured with stdlib json then): a get (polled, and spread over every object), a get's whole
   answer, 100-row summary pages (one namespace read again, first read, all namespaces), and the store calls alone;
-  plus the list tool's own cache answer (`_list_from_cache`, what list_custom_resources calls: its bytes against the
-  budget, its time);
+  plus the list tool's own cache answer (`resource_lists.from_cache`, what list_custom_resources calls: its bytes
+  against the budget, its time);
 - freshness probes in a quiet, healthy cluster: reads at a steady rate for a while, probes counted per minute.
 
 Every figure is printed as `RESULT <id> <name> <value> <unit>`. Objects are created through the API (POST) by
@@ -60,7 +60,8 @@ from mcp_k8s.kube.discovery import Discovery, ResourceType
 from mcp_k8s.settings import Settings
 from mcp_k8s.tools.answers import ObjectAnswer
 from mcp_k8s.tools.base import AppState
-from mcp_k8s.tools.custom_resources import _budgeted_object, _list_from_cache
+from mcp_k8s.tools.custom_resources import _budgeted_object
+from mcp_k8s.tools.resource_lists import from_cache as list_from_cache
 
 GROUP = "bench.mcp-k8s.io"
 RT = ResourceType(group=GROUP, version="v1", plural="benchwidgets", kind="BenchWidget", namespaced=True)
@@ -586,12 +587,12 @@ async def measure_list_answer(kube: KubeClient, settings: Settings, n: int) -> N
         view = access.get(RT)
         assert view is not None
         state = AppState(settings, kube, Discovery(kube), access, None)  # type: ignore[arg-type]  # no subscriptions
-        await _list_from_cache(state, RT, view, None, None, None, 50, {}, "summary")  # discovery warmed up
+        await list_from_cache(state, RT, view, None, None, None, 50, {}, "summary")  # discovery warmed up
         for scope, label in ((None, "all"), (NAMESPACES[1], "ns")):
             times = []
             for _ in range(20):
                 began = time.perf_counter()
-                answer = await _list_from_cache(state, RT, view, scope, None, None, 50, {}, "summary")
+                answer = await list_from_cache(state, RT, view, scope, None, None, 50, {}, "summary")
                 times.append(time.perf_counter() - began)
             size = output.size_of(answer)
             assert answer.count > 0
