@@ -121,3 +121,18 @@ def test_age_from_epoch_seconds_is_age(seconds: float, expected: str) -> None:
     now = dt.datetime(2026, 1, 10, tzinfo=dt.UTC)
     assert age_of_seconds(seconds) == expected
     assert age(now - dt.timedelta(seconds=seconds), now) == expected
+
+
+def test_summary_row_says_what_kubectl_would() -> None:
+    row = output.summary_row(OBJ)
+    assert row.pop("age").endswith("d")
+    assert row == {
+        "name": "w1",
+        "namespace": "ns",
+        "phase": "Running",
+        "conditions": [
+            {"type": "Ready", "status": "False", "reason": "Broken", "message": "disk full"},
+            {"type": "Synced", "status": "True", "reason": "Ok"},
+        ],
+        "resource_version": "42",
+    }
