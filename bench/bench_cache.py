@@ -475,8 +475,38 @@ def _side_by_side(ident: str, name: str, new: Any, old: Any, repeat: int) -> Non
 
 
 def _old_row(obj: dict[str, Any]) -> dict[str, Any]:
-    """A summary row as the list tool built it at BASELINE_COMMIT (the model, dumped)."""
-    return output.summarize(obj).model_dump(exclude_none=True, exclude_defaults=True)
+    """A summary row as the list tool built it at BASELINE_COMMIT: the Summary model with Condition models, dumped
+    (output.summarize then; kept here because output now builds rows as dicts)."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    phase = status.get("phase") or status.get("state") if status else None
+    found = status.get("conditions") if isinstance(status, dict) else None
+    raw: list[Any] = found if isinstance(found, list) else []
+    conditions = []
+    for c in raw:
+        if not isinstance(c, dict) or "type" not in c:
+            continue
+        if c["type"] not in output.KEY_CONDITIONS and len(raw) > 3:
+            continue
+        healthy = str(c.get("status")) == ("False" if c["type"] in ("Degraded", "Failed") else "True")
+        message = c.get("message")
+        conditions.append(
+            output.Condition(
+                type=str(c["type"]),
+                status=str(c.get("status", "")),
+                reason=c.get("reason"),
+                message=output.clip(str(message), 200) if message and not healthy else None,
+            )
+        )
+    summary = output.Summary(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace"),
+        age=output.age(meta.get("creationTimestamp")),
+        phase=str(phase) if phase is not None else None,
+        conditions=conditions,
+        resource_version=meta.get("resourceVersion"),
+    )
+    return summary.model_dump(exclude_none=True, exclude_defaults=True)
 
 
 def _old_size_of(value: Any) -> int:
