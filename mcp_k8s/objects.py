@@ -66,13 +66,21 @@ def age(timestamp: Any, now: dt.datetime | None = None) -> str | None:
     then = timestamp if isinstance(timestamp, dt.datetime) else parse_time(timestamp)
     if then is None:
         return None
-    seconds = int(((now or dt.datetime.now(dt.UTC)) - then).total_seconds())
-    if seconds < 0:
+    return age_of_seconds(((now or dt.datetime.now(dt.UTC)) - then).total_seconds())
+
+
+def age_of_seconds(seconds: float) -> str:
+    """`age` of something `seconds` old (for callers that keep times as epoch seconds: no datetime arithmetic)."""
+    whole = int(seconds)
+    if whole < 0:
         return "0s"
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size * (2 if unit != "m" else 1):
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    if whole >= 172_800:
+        return f"{whole // 86_400}d"
+    if whole >= 7_200:
+        return f"{whole // 3_600}h"
+    if whole >= 60:
+        return f"{whole // 60}m"
+    return f"{whole}s"
 
 
 def clip(text: str, limit: int) -> str:

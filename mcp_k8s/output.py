@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import datetime as dt
 import functools
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, Field
 
 from mcp_k8s import errors
@@ -25,8 +26,8 @@ from mcp_k8s import jsonpath as jp
 
 # Re-exported as the answer vocabulary the tools speak: one age format, one clip, one stripped object.
 from mcp_k8s.objects import age as age
+from mcp_k8s.objects import age_of_seconds, parse_time
 from mcp_k8s.objects import clip as clip
-from mcp_k8s.objects import parse_time
 from mcp_k8s.objects import strip_object as strip_object
 
 # Conditions worth a line in a summary; others are kept in the full view.
@@ -56,45 +57,42 @@ class Summary(BaseModel):
 
 
 def conditions_of(obj: Mapping[str, Any], *, key_only: bool) -> list[Condition]:
+    return [Condition(**c) for c in _condition_rows(obj, key_only=key_only)]
+
+
+def _condition_rows(obj: Mapping[str, Any], *, key_only: bool) -> list[dict[str, str]]:
+    """The conditions worth a line, as dicts without empty fields (what `Condition` dumps to)."""
     status = obj.get("status")
     found = status.get("conditions") if isinstance(status, dict) else None
-    raw: list[Any] = found if isinstance(found, list) else []
-    out: list[Condition] = []
-    for c in raw:
+    if not found or not isinstance(found, list):
+        return []
+    out: list[dict[str, str]] = []
+    for c in found:
         if not isinstance(c, dict) or "type" not in c:
             continue
-        if key_only and c["type"] not in KEY_CONDITIONS and len(raw) > 3:
+        kind = str(c["type"])
+        if key_only and kind not in KEY_CONDITIONS and len(found) > 3:
             continue
-        healthy = str(c.get("status")) == ("False" if c["type"] in ("Degraded", "Failed") else "True")
+        state = str(c.get("status", ""))
+        row = {"type": kind, "status": state}
+        reason = c.get("reason")
+        if reason is not None:
+            row["reason"] = str(reason)
+        # Messages matter when something is wrong; on a healthy condition they are noise.
         message = c.get("message")
-        out.append(
-            Condition(
-                type=str(c["type"]),
-                status=str(c.get("status", "")),
-                reason=c.get("reason"),
-                # Messages matter when something is wrong; on a healthy condition they are noise.
-                message=clip(str(message), _MAX_CONDITION_MESSAGE) if message and not healthy else None,
-            )
-        )
+        if message and state != ("False" if kind in ("Degraded", "Failed") else "True"):
+            row["message"] = clip(str(message), _MAX_CONDITION_MESSAGE)
+        out.append(row)
     return out
 
 
 def summarize(obj: Mapping[str, Any]) -> Summary:
     meta = obj.get("metadata") or {}
-    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
-    phase = status.get("phase") or status.get("state") if status else None
-    return Summary(
-        name=meta.get("name", ""),
-        namespace=meta.get("namespace"),
-        age=age(meta.get("creationTimestamp")),
-        phase=str(phase) if phase is not None else None,
-        conditions=conditions_of(obj, key_only=True),
-        resource_version=meta.get("resourceVersion"),
-    )
+    return Summary(**_summary_fields(obj, ()), age=age(meta.get("creationTimestamp")))
 
 
 _ROW_CACHE_SIZE = 50_000
-_rows: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], dt.datetime | None]] = OrderedDict()
+_rows: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], float | None]] = OrderedDict()
 
 
 def summary_row(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
@@ -103,21 +101,36 @@ def summary_row(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]] = ())
 
     Rows are remembered by (object, resourceVersion, columns): a watched object that did not change is not
     summarised again, so a page of 100 cached objects costs dictionary lookups. Age is the one time-dependent
-    field, so it is computed on every call.
+    field, so it is computed on every call (from the creation time kept as epoch seconds: no datetime per row).
     """
     meta = obj.get("metadata") or {}
     key = (meta.get("uid") or (meta.get("namespace"), meta.get("name")), meta.get("resourceVersion"), tuple(columns))
     found = _rows.get(key)
     if found is None:
-        found = _rows[key] = (_summary_fields(obj, columns), parse_time(meta.get("creationTimestamp")))
+        created = parse_time(meta.get("creationTimestamp"))
+        found = _rows[key] = (_summary_fields(obj, columns), None if created is None else created.timestamp())
         if len(_rows) > _ROW_CACHE_SIZE:
             _rows.popitem(last=False)
-    row, created = found
-    return {**row, "age": age(created)} if created is not None else dict(row)
+    row, created_at = found
+    return {**row, "age": age_of_seconds(time.time() - created_at)} if created_at is not None else dict(row)
 
 
 def _summary_fields(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    summary = summarize(obj).model_dump(exclude_none=True, exclude_defaults=True, exclude={"age"})
+    """A summary without its age, as the dict `Summary` dumps to, plus the printer columns. Built as a dict (a first
+    read of a page pays for 100 of these, and the model round trip was most of that); `summarize` wraps it."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status")
+    summary: dict[str, Any] = {"name": str(meta.get("name", ""))}
+    if meta.get("namespace") is not None:
+        summary["namespace"] = str(meta["namespace"])
+    phase = (status.get("phase") or status.get("state")) if isinstance(status, dict) and status else None
+    if phase is not None:
+        summary["phase"] = str(phase)
+    conditions = _condition_rows(obj, key_only=True)
+    if conditions:
+        summary["conditions"] = conditions
+    if meta.get("resourceVersion") is not None:
+        summary["resource_version"] = str(meta["resourceVersion"])
     if not columns:
         return summary
     row: dict[str, Any] = {k: summary[k] for k in ("name", "namespace") if k in summary}
@@ -149,10 +162,13 @@ def _parsed(path: str) -> jp.Path:
 
 
 def size_of(value: Any) -> int:
-    """Bytes of the JSON the client will receive (compact, as the SDK serialises structured content)."""
+    """Bytes of the JSON the client will receive (compact UTF-8, as the SDK serialises structured content)."""
     if isinstance(value, BaseModel):
         return len(value.model_dump_json(exclude_none=True).encode())
-    return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+    try:
+        return len(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+    except orjson.JSONEncodeError:  # what orjson refuses (integers beyond 64 bits, deep nesting)
+        return len(json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False).encode())
 
 
 class Truncation(BaseModel):

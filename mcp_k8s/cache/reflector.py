@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
+import anyio.lowlevel
 import orjson
 
 from mcp_k8s import errors, policy
@@ -220,6 +221,9 @@ class Reflector:
                         list_rv, reason = "", "rv_unavailable"
                         continue
                     need_list = False
+                    # Readers waiting for this sync run first: opening the first watch builds its own client (TLS
+                    # context, pool) synchronously, and that is no reason for them to wait.
+                    await anyio.lowlevel.checkpoint()
                 outcome = await self._watch()
             except errors.NotFound:
                 outcome = self._status_outcome(404, None, None)

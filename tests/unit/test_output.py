@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from mcp_k8s import errors, output
-from mcp_k8s.objects import LAST_APPLIED
+from mcp_k8s.objects import LAST_APPLIED, age, age_of_seconds
 
 OBJ = {
     "apiVersion": "example.com/v1",
@@ -76,3 +78,61 @@ def test_tokens_round_trip_and_reject_garbage() -> None:
     for bad in ("not-a-token", "W10=", "%%%"):
         with pytest.raises(errors.InvalidInput):
             output.decode_token(bad)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        OBJ,
+        {"metadata": {"name": "bare"}},
+        {"metadata": {"name": "c", "namespace": ""}, "status": {"state": "Up", "conditions": "not a list"}},
+        {
+            "metadata": {"name": "many", "namespace": "n", "resourceVersion": "7"},
+            "status": {
+                "conditions": [
+                    {"type": t, "status": s, "reason": "", "message": "m " * 200}
+                    for t, s in [("Ready", "True"), ("Degraded", "True"), ("Custom", "False"), ("Failed", "False")]
+                ]
+                + [{"no": "type"}, "junk"]
+            },
+        },
+    ],
+)
+def test_summary_rows_are_the_summary_model_without_age(obj: dict[str, object]) -> None:
+    """Rows are built without the model (they are the hot part of a first read); they must say the same."""
+    expected = output.summarize(obj).model_dump(exclude_none=True, exclude_defaults=True, exclude={"age"})
+    row = output.summary_row(obj)
+    assert {k: v for k, v in row.items() if k != "age"} == expected
+    assert ("age" in row) == ("creationTimestamp" in obj["metadata"])  # type: ignore[operator]
+
+
+def test_size_of_counts_utf8_bytes_as_sent() -> None:
+    value = {"name": "größe", "n": 1, 3: [1.5, None, True]}
+    assert output.size_of(value) == len('{"name":"größe","n":1,"3":[1.5,null,true]}'.encode())
+    assert output.size_of({"big": 2**70}) == len('{"big":1180591620717411303424}')
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(-5, "0s"), (0, "0s"), (59.9, "59s"), (60, "1m"), (7199, "119m"), (7200, "2h"), (172799, "47h"), (172800, "2d")],
+)
+def test_age_from_epoch_seconds_is_age(seconds: float, expected: str) -> None:
+    """Rows compute age from epoch seconds; it must read as `age` does from timestamps."""
+    now = dt.datetime(2026, 1, 10, tzinfo=dt.UTC)
+    assert age_of_seconds(seconds) == expected
+    assert age(now - dt.timedelta(seconds=seconds), now) == expected
+
+
+def test_summary_row_says_what_kubectl_would() -> None:
+    row = output.summary_row(OBJ)
+    assert row.pop("age").endswith("d")
+    assert row == {
+        "name": "w1",
+        "namespace": "ns",
+        "phase": "Running",
+        "conditions": [
+            {"type": "Ready", "status": "False", "reason": "Broken", "message": "disk full"},
+            {"type": "Synced", "status": "True", "reason": "Ok"},
+        ],
+        "resource_version": "42",
+    }

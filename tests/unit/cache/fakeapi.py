@@ -187,6 +187,8 @@ class FakeApi:
 
     async def _watch(self, request: web.Request) -> web.StreamResponse:
         self._record("watch", request)
+        if not self.served:  # like the real server once the CRD is gone (the reflector may re-watch, not relist)
+            return _json(status(404, "NotFound", "the server could not find the requested resource"), 404)
         script = self.watches.pop(0) if self.watches else [HANG]
         if isinstance(script, Http):
             return _respond(script)
