@@ -17,7 +17,6 @@ Authorities:
 from __future__ import annotations
 
 import csv
-import gc
 import hmac
 import io
 import json
@@ -30,7 +29,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from mcp_k8s import errors
+from mcp_k8s import errors, heap
 from mcp_k8s.kube.reviews import Reviews
 from mcp_k8s.logging import get_logger
 from mcp_k8s.policy import Caller
@@ -188,14 +187,6 @@ async def _reply(send: Send, status: int, body: dict[str, str], *, challenge: st
     await send({"type": "http.response.body", "body": payload})
 
 
-def freeze_startup_heap() -> None:
-    """Move everything alive before serving (imported modules, the SDK, tool schemas: most of the heap) out of the
-    garbage collector's reach, so a full collection walks only what was made since instead of the whole heap again
-    and again: under load that cost a long-lived server more CPU than the tool calls it served. (No collection
-    first: freezing is a constant-time splice and start-up stays as quick; the little start-up garbage stays.)"""
-    gc.freeze()
-
-
 # Idle keep-alive on the MCP listener. Longer than clients' and load balancers' own idle timeouts (httpx 5 s, cloud
 # load balancers 60 s): when the server closes first, a request already sent on that connection fails with a reset.
 HTTP_KEEP_ALIVE_SECONDS = 75
@@ -228,7 +219,7 @@ async def serve(app: ASGIApp, host: str, port: int) -> None:
 
     log.info("serving MCP over streamable HTTP", host=host, port=port)
     async with anyio.create_task_group() as tg:
-        freeze_startup_heap()
+        heap.freeze()
         tg.start_soon(run)
         try:
             await anyio.sleep_forever()

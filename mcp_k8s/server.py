@@ -29,7 +29,7 @@ from mcp.types import (
 from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
 
-from mcp_k8s import __version__, auth, policy
+from mcp_k8s import __version__, auth, heap, policy
 from mcp_k8s.cache.access import CacheAccess
 from mcp_k8s.cache.manager import CacheManager
 from mcp_k8s.kube.client import KubeClient
@@ -265,5 +265,5 @@ async def _serve(settings: Settings, *, cluster_ready: Callable[[], Awaitable[ob
     if settings.transport == "http":
         await auth.serve(server.http_app(settings.host), settings.host, settings.port)
     else:
-        auth.freeze_startup_heap()
+        heap.freeze()
         await server.mcp.run_stdio_async()

@@ -12,7 +12,6 @@ tools never check rules themselves; every request and cached read they make is d
 from __future__ import annotations
 
 import functools
-import gc
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from mcp_k8s import errors, output, policy
+from mcp_k8s import errors, heap, output, policy
 from mcp_k8s.cache.access import CacheAccess
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import Discovery, ResourceType
@@ -149,22 +148,10 @@ def boundary(fn: Callable[..., Awaitable[Any]], *, secrets: bool = False) -> Cal
                 f"{name} failed unexpectedly ({type(exc).__name__}); the server logged the details and keeps running."
             ) from None
         log.info("tool call", tool=name, **audit)
-        if not _heap_frozen:
-            _freeze_after_first_call()
+        heap.freeze_after_first_call()
         return as_result(result, scrub_values=not secrets)
 
     return wrapper
-
-
-_heap_frozen = False
-
-
-def _freeze_after_first_call() -> None:
-    """The first tool call loads what start-up left for later (the Kubernetes client and its models, the cache):
-    freeze it out of the garbage collector's reach too, as the server did with its start-up heap before serving."""
-    global _heap_frozen
-    _heap_frozen = True
-    gc.freeze()
 
 
 def describe_argument_errors(exc: ValidationError) -> str:
