@@ -110,7 +110,7 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+class _Handler(logging.StreamHandler[Any]):
     """The root handler `configure` installs. It renders standard-library records through the structlog formatter,
     and our own events directly (`_emit_direct`): one rendering per line instead of a LogRecord, a caller lookup and
     a second pass through the formatter, which made a log line cost more than the tool call it reports."""
@@ -121,7 +121,9 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def write_event(self, method: str, event_dict: MutableMapping[str, Any]) -> None:
         line = _final_scrub(None, method, self.render(None, method, dict(event_dict)))
-        with self.lock:  # type: ignore[union-attr]
+        lock = self.lock
+        assert lock is not None  # made by Handler.__init__
+        with lock:
             self.stream.write(f"{line}\n")  # stderr is line-buffered (Python 3.9+): no flush per line
 
 

@@ -74,10 +74,9 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _fast_cell(value: Any) -> str:
     """Most cells are short strings or numbers: skip the general path for them."""
-    kind = type(value)
-    if kind is str and "\n" not in value and "\t" not in value:
-        return value  # type: ignore[no-any-return]
-    if kind is int:
+    if type(value) is str and "\n" not in value and "\t" not in value:
+        return value
+    if type(value) is int:
         return str(value)
     return cell(value)
 

@@ -15,7 +15,7 @@ import functools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, cast
 
 import anyio
 import orjson
@@ -347,7 +347,7 @@ def resolver(tool: str, *, secrets: bool = False) -> Callable[[F], F]:
                 log.info("tool failed", tool=tool, error=type(exc).__name__, status=exc.status)
                 raise ToolError(scrub(hints.sentence(exc))) from None
 
-        return wrapper  # type: ignore[return-value]
+        return cast(F, wrapper)
 
     return wrap
 
