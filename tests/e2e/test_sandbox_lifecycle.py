@@ -54,6 +54,17 @@ def _start(tmp_path: Path) -> subprocess.Popen[str]:
     return process
 
 
+def _reap(process: subprocess.Popen[str], children: list[int], workdirs: set[Path]) -> None:
+    """Whatever the test's outcome, leave no process or workdir behind."""
+    for pid in children:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    if process.poll() is None:
+        process.kill()
+    for directory in workdirs:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_no_control_plane_process_outlives_the_sandbox(
     cluster: TestCluster, tmp_path: Path, signum: signal.Signals
@@ -79,13 +90,7 @@ def test_no_control_plane_process_outlives_the_sandbox(
             assert code == 0, (tmp_path / "sandbox.log").read_text()[-2000:]
             assert [d for d in workdirs if d.exists()] == []  # a clean stop removes its files too
     finally:
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        if process.poll() is None:
-            process.kill()
-        for directory in workdirs:
-            shutil.rmtree(directory, ignore_errors=True)
+        _reap(process, children, workdirs)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
@@ -119,10 +124,4 @@ def test_no_control_plane_process_outlives_serve_sandbox(
         if signum != signal.SIGKILL:
             assert [d for d in workdirs if d.exists()] == []
     finally:
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        if process.poll() is None:
-            process.kill()
-        for directory in workdirs:
-            shutil.rmtree(directory, ignore_errors=True)
+        _reap(process, children, workdirs)
