@@ -86,6 +86,17 @@ async def create_namespace(api: client.ApiClient, prefix: str = "t") -> str:
     return name
 
 
+async def wait_root_ca(api: client.ApiClient, namespace: str, timeout: float = 30.0) -> None:
+    """Wait for kube-root-ca.crt, which the controller manager's root-CA publisher adds to a new namespace shortly
+    after it is created: a test that lists a namespace's ConfigMaps must not race it."""
+    core = client.CoreV1Api(api)
+    with anyio.fail_after(timeout):
+        while "kube-root-ca.crt" not in [
+            c.metadata.name for c in (await core.list_namespaced_config_map(namespace)).items
+        ]:
+            await anyio.sleep(0.1)
+
+
 async def delete_namespace(api: client.ApiClient, name: str) -> None:
     try:
         await client.CoreV1Api(api).delete_namespace(name)

@@ -10,7 +10,7 @@ from kubernetes_asyncio.client.rest import ApiException
 
 from mcp_k8s import sandbox
 from tests.cluster import TestCluster, _alive
-from tests.kube import MakeUser, api_client, apply_crd, unique
+from tests.kube import MakeUser, api_client, apply_crd, unique, wait_root_ca
 
 pytestmark = pytest.mark.anyio
 
@@ -81,8 +81,9 @@ async def test_crd_established_then_custom_resource(admin: client.ApiClient, nam
     await client.ApiextensionsV1Api(admin).delete_custom_resource_definition(body["metadata"]["name"])
 
 
-async def test_limited_user_gets_a_real_403(make_user: MakeUser, namespace: str) -> None:
+async def test_limited_user_gets_a_real_403(make_user: MakeUser, namespace: str, admin: client.ApiClient) -> None:
     kubeconfig = await make_user(rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}])
+    await wait_root_ca(admin, namespace)
     async with api_client(kubeconfig) as api:
         core = client.CoreV1Api(api)
         listed = await core.list_namespaced_config_map(namespace)

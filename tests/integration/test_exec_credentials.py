@@ -11,7 +11,7 @@ import yaml
 from kubernetes_asyncio import client
 
 from mcp_k8s.settings import Settings
-from tests.kube import MakeUser, exec_kubeconfig
+from tests.kube import MakeUser, exec_kubeconfig, wait_root_ca
 from tests.plugins.cluster import mcp_client
 
 pytestmark = pytest.mark.anyio
@@ -36,11 +36,7 @@ async def test_exec_plugin_refreshes_after_401_and_expiry(
     kubeconfig, calls = exec_kubeconfig(doc, PLUGIN, tmp_path, renew_after=4)  # due 4 s after issue
     core = client.CoreV1Api(admin)
     await core.create_namespaced_config_map(namespace, {"metadata": {"name": "cm"}})
-    with anyio.fail_after(30):  # the controller manager publishes kube-root-ca.crt into a new namespace shortly after
-        while "kube-root-ca.crt" not in [
-            c.metadata.name for c in (await core.list_namespaced_config_map(namespace)).items
-        ]:
-            await anyio.sleep(0.1)
+    await wait_root_ca(admin, namespace)
     async with mcp_client(Settings(kubeconfig=kubeconfig, read_only=True)) as c:
         # The plugin's first token is rejected: the 401 triggers one plugin re-run and a retry, invisibly.
         first = await c.call_tool("list_custom_resources", {"plural": "configmaps", "namespace": namespace})
