@@ -24,6 +24,16 @@ WIDGETS = ResourceType(group="example.com", version="v1", plural="widgets", kind
 BASE = "/apis/example.com/v1"
 
 
+class Clock:
+    """A clock the test moves by hand (`clock.now += 5`), for stores and reflectors that take one."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def widget(name: str, namespace: str = "ns", rv: int | str = 1, *, uid: str | None = None, **labels: str) -> Any:
     meta: dict[str, Any] = {
         "name": name,

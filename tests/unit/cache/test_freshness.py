@@ -16,18 +16,10 @@ from mcp_k8s.cache.reflector import Reflector
 from mcp_k8s.cache.store import Change, ChangeType, FreshnessPolicy, Status, Store
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.settings import Settings
-from tests.unit.cache.fakeapi import HANG, WIDGETS, FakeApi, serve, widget
+from tests.unit.cache.fakeapi import HANG, WIDGETS, Clock, FakeApi, serve, widget
 from tests.unit.cache.test_reflector import FAST
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make(namespaces: list[str] | None = None) -> tuple[Store, Clock, list[str]]:

@@ -10,17 +10,9 @@ import pytest
 from mcp_k8s import errors
 from mcp_k8s.cache.selectors import UnsupportedFieldSelector
 from mcp_k8s.cache.store import ChangeType, Status, Store, SubscriptionOverflow, rv_at_least
-from tests.unit.cache.fakeapi import widget
+from tests.unit.cache.fakeapi import Clock, widget
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make(namespaces: list[str] | None = None, *, log_size: int = 100) -> tuple[Store, Clock]:
