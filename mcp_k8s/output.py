@@ -14,8 +14,8 @@ import copy
 import functools
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -91,28 +91,44 @@ def summarize(obj: Mapping[str, Any]) -> Summary:
     return Summary(**_summary_fields(obj, ()), age=age(meta.get("creationTimestamp")))
 
 
-_ROW_CACHE_SIZE = 50_000
-_rows: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], float | None]] = OrderedDict()
-
-
 def summary_row(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """A listing row, as `kubectl get` would show it: name, namespace, the CRD's printer columns (key, JSONPath),
-    phase and key conditions, age.
+    phase and key conditions, age."""
+    return _aged(_summary_fields(obj, columns), _created_at(obj))
 
-    Rows are remembered by (object, resourceVersion, columns): a watched object that did not change is not
-    summarised again, so a page of 100 cached objects costs dictionary lookups. Age is the one time-dependent
-    field, so it is computed on every call (from the creation time kept as epoch seconds: no datetime per row).
+
+@dataclass(frozen=True)
+class SummaryRows:
+    """Summary rows for one type's printer columns, in the form the watch cache keeps beside each stored object.
+
+    The reflector packs a row when it stores an object (it holds the decoded object then), so the first read of a
+    page unpacks ~100 bytes per row instead of decoding ~1.5 KB and summarising it. Age is the one time-dependent
+    field: the creation time is packed as epoch seconds and the age computed on every read. Equal forms (the same
+    columns) make equal rows, which is how the cache knows its packed rows answer a reader's form.
     """
-    meta = obj.get("metadata") or {}
-    key = (meta.get("uid") or (meta.get("namespace"), meta.get("name")), meta.get("resourceVersion"), tuple(columns))
-    found = _rows.get(key)
-    if found is None:
-        created = parse_time(meta.get("creationTimestamp"))
-        found = _rows[key] = (_summary_fields(obj, columns), None if created is None else created.timestamp())
-        if len(_rows) > _ROW_CACHE_SIZE:
-            _rows.popitem(last=False)
-    row, created_at = found
-    return {**row, "age": age_of_seconds(time.time() - created_at)} if created_at is not None else dict(row)
+
+    columns: tuple[tuple[str, str], ...] = ()
+
+    def pack(self, obj: Mapping[str, Any]) -> bytes:
+        return orjson.dumps((_created_at(obj), _summary_fields(obj, self.columns)))
+
+    def unpack(self, data: bytes) -> dict[str, Any]:
+        created_at, row = orjson.loads(data)
+        return _aged(row, created_at)
+
+    def row(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return summary_row(obj, self.columns)
+
+
+def _created_at(obj: Mapping[str, Any]) -> float | None:
+    created = parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+    return None if created is None else created.timestamp()
+
+
+def _aged(row: dict[str, Any], created_at: float | None) -> dict[str, Any]:
+    if created_at is not None:
+        row["age"] = age_of_seconds(time.time() - created_at)
+    return row
 
 
 def _summary_fields(obj: Mapping[str, Any], columns: Sequence[tuple[str, str]]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from mcp_k8s import errors, policy
 from mcp_k8s.cache.freshness import Confirmed
 from mcp_k8s.cache.manager import CacheManager
-from mcp_k8s.cache.store import ChangeWindow, Freshness, Key, Obj, Status, Store, StoreInfo, Subscription
+from mcp_k8s.cache.store import ChangeWindow, Freshness, Key, Obj, RowForm, Status, Store, StoreInfo, Subscription
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.kube.reviews import Reviews
 
@@ -33,14 +33,15 @@ class CacheAccess:
         store = self._manager.get(rt)
         return CachedType(rt, store, self) if store is not None else None
 
-    async def ensure(self, rt: ResourceType) -> CachedType:
-        """The view of `rt`, starting its watch (scoped to the allowed namespaces) if the caller may watch it.
+    async def ensure(self, rt: ResourceType, *, rows: RowForm | None = None) -> CachedType:
+        """The view of `rt`, starting its watch (scoped to the allowed namespaces) if the caller may watch it;
+        a new store keeps each object's row in the form `rows`.
 
         Raises NotAllowed when the policy refuses the watch, ValueError when an existing watch has another scope.
         """
         for namespace in self._policy.visible_namespaces(None) if rt.namespaced else [None]:
             self._policy.check(_request(rt, "watch", namespace))
-        store = await self._manager.ensure(rt, namespaces=list(self._policy.allowed_namespaces) or None)
+        store = await self._manager.ensure(rt, namespaces=list(self._policy.allowed_namespaces) or None, rows=rows)
         return CachedType(rt, store, self)
 
     async def authorize(self, request: policy.Request) -> None:
@@ -145,9 +146,11 @@ class CachedType:
         field_selector: str | None = None,
         after: Key | None = None,
         limit: int | None = None,
+        rows: RowForm | None = None,
     ) -> builtins.list[Obj]:
-        """Objects the caller may see, in key order: one namespace, or (namespace None) every namespace the policy
-        allows. `after`/`limit` page through them at the cost of the page alone."""
+        """Objects the caller may see (or, with `rows`, their rows in that form), in key order: one namespace, or
+        (namespace None) every namespace the policy allows. `after`/`limit` page through them at the cost of the
+        page alone."""
         scopes = await self._permitted("list", self._ns(namespace))
         return self._store.list(
             namespace=self._ns(namespace),
@@ -156,6 +159,7 @@ class CachedType:
             after=after,
             limit=limit,
             namespaces=None if scopes is None else {ns or "" for ns in scopes},
+            rows=rows,
         )
 
     async def changes_since(

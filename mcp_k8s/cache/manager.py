@@ -25,7 +25,7 @@ import anyio.abc
 
 from mcp_k8s.cache.freshness import PROBE_TIMEOUT, Confirmed, Confirmer
 from mcp_k8s.cache.reflector import Reflector, ReflectorOptions
-from mcp_k8s.cache.store import DEFAULT_CHANGE_LOG_SIZE, Freshness, FreshnessPolicy, Store, StoreInfo
+from mcp_k8s.cache.store import DEFAULT_CHANGE_LOG_SIZE, Freshness, FreshnessPolicy, RowForm, Store, StoreInfo
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.logging import get_logger
@@ -105,12 +105,15 @@ class CacheManager:
             task_status.started(self)
             await anyio.sleep_forever()
 
-    async def ensure(self, rt: ResourceType, *, namespaces: Sequence[str] | None = None) -> Store:
+    async def ensure(
+        self, rt: ResourceType, *, namespaces: Sequence[str] | None = None, rows: RowForm | None = None
+    ) -> Store:
         """The store for `rt`, starting its reflectors on first use (returns before the first sync).
 
         `namespaces=None` watches cluster-wide; a list watches each namespace separately (for RBAC limited to
         namespaces, or an allowed-namespaces policy); it is ignored for cluster-scoped types. The first call fixes
-        the scope: a later call whose namespaces the existing store does not cover raises ValueError.
+        the scope: a later call whose namespaces the existing store does not cover raises ValueError. `rows` is
+        the listing row the store keeps packed beside each object (fixed by the first call too).
         """
         if self._state != "running" or self._task_group is None:
             raise RuntimeError("the cache manager is not running; use it as `async with CacheManager(...)`")
@@ -129,6 +132,7 @@ class CacheManager:
                 namespaces=wanted,
                 change_log_size=self._change_log_size,
                 freshness_policy=self._freshness,
+                rows=rows,
             )
             confirmer = Confirmer(self._kube, rt, store, timeout=self._probe_timeout)
             self._watched[_key(rt)] = WatchedType(rt, store, confirmer)

@@ -36,7 +36,7 @@ import anyio.lowlevel
 import orjson
 
 from mcp_k8s import errors, policy
-from mcp_k8s.cache.store import Entry, Key, Shard, Status, encode
+from mcp_k8s.cache.store import Entry, Key, Shard, Status
 from mcp_k8s.kube.client import KubeClient
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.logging import get_logger
@@ -308,7 +308,8 @@ class Reflector:
                 if query_rv:
                     raise _ListExpired from None
                 raise
-            entries.update(encode(item) for item in doc.get("items") or [])  # stored form: pages never pile up
+            # The stored form at once: decoded pages never pile up.
+            entries.update(self.shard.encode(item) for item in doc.get("items") or [])
             meta = doc.get("metadata") or {}
             list_rv = str(meta.get("resourceVersion") or list_rv)
             token = meta.get("continue") or None

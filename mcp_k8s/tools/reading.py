@@ -34,9 +34,14 @@ async def watch_type(state: AppState, rt: ResourceType) -> CachedType | None:
     if found is not None:
         return found
     try:
-        return await state.cache.ensure(rt)
+        return await state.cache.ensure(rt, rows=await summary_rows(state, rt))
     except ValueError:
         return None
+
+
+async def summary_rows(state: AppState, rt: ResourceType) -> output.SummaryRows:
+    """The summary row a list of `rt` shows (the CRD's printer columns), also what its store keeps packed."""
+    return output.SummaryRows(tuple((c.key, c.json_path) for c in await state.discovery.printer_columns(rt)))
 
 
 async def readable_store(state: AppState, rt: ResourceType, namespace: str | None) -> CachedType | None:

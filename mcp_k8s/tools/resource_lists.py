@@ -6,7 +6,6 @@ Continue tokens say where they came from (`src`), so a listing that started on t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from mcp_k8s import output
@@ -15,6 +14,7 @@ from mcp_k8s.kube import resources
 from mcp_k8s.kube.discovery import ResourceType
 from mcp_k8s.tools.answers import ResourceList
 from mcp_k8s.tools.base import AppState, paged
+from mcp_k8s.tools.reading import summary_rows
 
 
 async def from_cache(
@@ -32,16 +32,17 @@ async def from_cache(
     neither repeats nor skips objects that existed throughout."""
     fresh = await store.freshness(namespace)  # first: probes when the watch has been silent, then we read
     after = tuple(token.get("after") or ())
+    rows = await summary_rows(state, rt) if view != "full" else None
     objects = await store.list(
         namespace=namespace,
         label_selector=label_selector,
         field_selector=field_selector,
         after=(after[0], after[1]) if len(after) == 2 else None,
         limit=limit + 1,  # one more tells whether there is a next page
+        rows=rows,  # summary rows come packed from the store; objects are decoded only for view=full
     )
     page = objects[:limit]
-    row = await _row_maker(state, rt, view)
-    items = [row(item) for item in page]
+    items = page if rows is not None else [output.strip_object(item) for item in page]
     info = store.info()
     envelope = ResourceList(
         resource=rt.display,
@@ -57,7 +58,7 @@ async def from_cache(
 
     def token_for(fit: int) -> str | None:
         if fit < len(items) or len(objects) > limit:
-            return output.encode_token({"src": "cache", "after": list(_key(page[fit - 1]))})
+            return output.encode_token({"src": "cache", "after": list(_key(page[fit - 1], row=rows is not None))})
         return None
 
     fit, next_token, truncated = output.cut_page(
@@ -77,9 +78,10 @@ def _narrow(view: str) -> str:
     return "label_selector or a smaller limit" + (", or view=summary" if view == "full" else "")
 
 
-def _key(obj: dict[str, Any]) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return (meta.get("namespace") or "", meta.get("name") or "")
+def _key(item: dict[str, Any], *, row: bool) -> tuple[str, str]:
+    """The (namespace, name) a page resumes after: a summary row has them at its top, an object in metadata."""
+    where = item if row else item.get("metadata") or {}
+    return (where.get("namespace") or "", where.get("name") or "")
 
 
 async def from_api(
@@ -95,7 +97,7 @@ async def from_api(
 ) -> ResourceList:
     """A page from a direct LIST (tokens are tagged src=api, so later pages stay on the API)."""
 
-    lister = resources.RowLister(rt, await _row_maker(state, rt, view))
+    lister = resources.RowLister(rt, output.strip_object if view == "full" else (await summary_rows(state, rt)).row)
     versions: list[str | None] = []
 
     async def fetch(namespace: str | None, server_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
@@ -132,11 +134,3 @@ async def from_api(
             "truncated": found.truncated,
         }
     )
-
-
-async def _row_maker(state: AppState, rt: ResourceType, view: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """How each listed object becomes a row: the whole object, or a summary with the CRD's printer columns."""
-    if view == "full":
-        return output.strip_object
-    columns = tuple((c.key, c.json_path) for c in await state.discovery.printer_columns(rt))
-    return lambda obj: output.summary_row(obj, columns)

@@ -136,3 +136,22 @@ def test_summary_row_says_what_kubectl_would() -> None:
         ],
         "resource_version": "42",
     }
+
+
+@pytest.mark.parametrize("columns", [(), (("size", ".spec.size"), ("ports", ".spec.ports[*].port"), ("gone", ".x"))])
+def test_packed_rows_unpack_to_the_row_built_from_the_object(columns: tuple[tuple[str, str], ...]) -> None:
+    """The watch cache answers pages from packed rows; they must read exactly as rows built from the object."""
+    form = output.SummaryRows(columns)
+    objects = [
+        OBJ,
+        {"metadata": {"name": "bare"}},
+        {
+            "metadata": {"name": "p", "namespace": "n", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"size": 3, "ports": [{"port": 80}, {"port": 443}]},
+            "status": {"phase": "Up", "conditions": [{"type": "Ready", "status": "False", "message": "ünïcode"}]},
+        },
+    ]
+    for obj in objects:
+        assert form.unpack(form.pack(obj)) == output.summary_row(obj, columns) == form.row(obj)
+    assert output.SummaryRows(columns) == form  # how the cache knows its packed rows answer this form
+    assert output.SummaryRows((("other", ".spec"),)) != form

@@ -305,3 +305,51 @@ def test_a_failing_listener_does_not_break_the_store() -> None:
     shard.apply("ADDED", w("b", 3))
     assert got == ["a", "b"]
     assert len(store) == 2
+
+
+class CountingRows:
+    """A row form that says how each row was made: packed when stored, or built from the object at read."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.built = 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CountingRows) and other.tag == self.tag
+
+    def pack(self, obj: Any) -> bytes:
+        return f"{obj['metadata']['name']}@{obj['metadata']['resourceVersion']}".encode()
+
+    def unpack(self, data: bytes) -> dict[str, Any]:
+        return {"packed": data.decode()}
+
+    def row(self, obj: Any) -> dict[str, Any]:
+        self.built += 1
+        return {"packed": f"{obj['metadata']['name']}@{obj['metadata']['resourceVersion']}"}
+
+
+def test_rows_are_packed_when_written_and_unpacked_on_read() -> None:
+    form = CountingRows("summary")
+    store = Store("widgets.example.com/v1", rows=form)
+    shard = store.shard(None)
+    shard.replace([w("a", 1), w("b", 2, app="x")], "5")
+    shard.apply("MODIFIED", w("a", 6))
+    shard.apply("ADDED", w("c", 7))
+    reader = CountingRows("summary")
+    assert store.list(rows=reader) == [{"packed": "a@6"}, {"packed": "b@2"}, {"packed": "c@7"}]
+    assert store.list(rows=reader, label_selector="app=x", limit=1) == [{"packed": "b@2"}]
+    assert reader.built == 0  # every row came packed from the write
+    other = CountingRows("columns changed")
+    assert store.list(rows=other) == [{"packed": "a@6"}, {"packed": "b@2"}, {"packed": "c@7"}]
+    assert other.built == 3  # another form: rows built from the objects, never the stored form's
+    shard.apply("DELETED", w("b", 8))
+    assert store.list(rows=reader) == [{"packed": "a@6"}, {"packed": "c@7"}]
+    assert store.list()[0]["metadata"]["name"] == "a"  # without rows: the objects
+
+
+def test_a_store_without_a_row_form_builds_rows_from_objects() -> None:
+    store, _ = make()
+    store.shard(None).replace([w("a", 1)], "5")
+    reader = CountingRows("summary")
+    assert store.list(rows=reader) == [{"packed": "a@1"}]
+    assert reader.built == 1
