@@ -272,9 +272,6 @@ def rv_at_least(have: str, want: str) -> bool:
     return have == want
 
 
-_LABEL_SETS_MAX = 10_000  # distinct label sets shared between objects; the table restarts when full
-
-
 class RowForm(Protocol):
     """How a listing row is built from an object, and packed beside it in the store. Equal forms make equal rows."""
 
@@ -283,6 +280,7 @@ class RowForm(Protocol):
     def row(self, obj: Obj) -> dict[str, Any]: ...
 
 
+_LABEL_SETS_MAX = 10_000  # distinct label sets shared between objects; the table restarts when full
 _label_sets: dict[tuple[tuple[str, str], ...], Labels] = {}
 
 
