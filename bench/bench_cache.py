@@ -40,7 +40,7 @@ import sys
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -578,28 +578,18 @@ def measure_reads(store: Store, old_store: Any, n: int) -> None:
     # so nothing read before is reused (today's rows come packed from the write either way).
     _side_by_side(ident, "page100_ns", lambda: page_new(ns), lambda: page_old(ns), rounds)
     spaces = iter(NAMESPACES * 100_000)
-    _side_by_side(
-        ident,
-        "page100_ns_cold",
-        lambda: page_new(next(spaces)),
-        lambda: page_old(next(spaces)),
-        rounds,
-    )
-    # The same first read with today's rows on both sides (built from the old store's objects).
-    _side_by_side(
-        ident,
-        "page100_ns_cold_same_rows",
-        lambda: page_new(next(spaces)),
-        lambda: page_old_store_new_rows(next(spaces)),
-        rounds,
-    )
-    _side_by_side(
-        ident,
-        "list101_cold_store_only",
-        lambda: store.list(namespace=next(spaces), limit=101),
-        lambda: old_store.list(namespace=next(spaces))[:101],
-        rounds,
-    )
+    # Each call reads another namespace. "same_rows": the same first read with today's rows on both sides (built
+    # from the old store's objects); "list101_cold_store_only": the store calls alone.
+    cold: dict[str, tuple[Callable[[str], Any], Callable[[str], Any]]] = {
+        "page100_ns_cold": (page_new, page_old),
+        "page100_ns_cold_same_rows": (page_new, page_old_store_new_rows),
+        "list101_cold_store_only": (
+            lambda space: store.list(namespace=space, limit=101),
+            lambda space: old_store.list(namespace=space)[:101],
+        ),
+    }
+    for name, (new, old) in cold.items():
+        _side_by_side(ident, name, lambda new=new: new(next(spaces)), lambda old=old: old(next(spaces)), rounds)
     _side_by_side(ident, "page100_all", lambda: page_new(None), lambda: page_old(None), 10 if n <= 10_000 else 1)
 
 
